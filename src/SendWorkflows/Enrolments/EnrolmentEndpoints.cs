@@ -1,0 +1,274 @@
+using System.Net.Mail;
+using System.Text.Json;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Mvc;
+using SendWorkflows.Clients;
+using SendWorkflows.Http;
+using SendWorkflows.Programmes;
+using SendWorkflows.Workflow;
+
+namespace SendWorkflows.Enrolments;
+
+public static class EnrolmentEndpoints
+{
+    public sealed record StaffBody(string? ExternalId, string? GivenName, string? FamilyName, string? Email, string? Role);
+
+    public sealed record EnrolmentBody(string? ProgrammeId, string? SchoolUrn, StaffBody? Staff);
+
+    public sealed record BatchResult(int Index, int Status, Guid? Id, string? StatusUrl, ProblemDetails? Problem);
+
+    public sealed record BatchResponse(IReadOnlyList<BatchResult> Results);
+
+    public sealed record WithdrawalBody(string? Reason);
+
+    public sealed record DeadlineExtensionBody(DateTimeOffset? Deadline);
+
+    /// <summary>Batches larger than this are refused whole; split them.</summary>
+    public const int MaxBatchRows = 100_000;
+    public const long MaxBatchBytes = 64L * 1024 * 1024;
+    private const int RowsPerTransaction = 1_000;
+
+    public static RouteGroupBuilder MapEnrolments(this RouteGroupBuilder api)
+    {
+        var group = api.MapGroup("/enrolments").WithTags("Enrolments");
+        group.MapPost("/", EnrolAsync).Accepts<EnrolmentBody>("application/json")
+            .WithSummary("Enrol one person; idempotent on programme, school and externalId.");
+        group.MapPost("/batch", EnrolBatchAsync).Accepts<List<EnrolmentBody>>("application/json")
+            .WithSummary("Enrol many people; each row answers on its own, in input order.");
+        group.MapGet("/{id}", GetAsync).WithSummary("An enrolment's status and progress.");
+        group.MapPost("/{id}/withdrawal", WithdrawAsync).Accepts<WithdrawalBody>("application/json")
+            .WithSummary("Withdraw the person: no further reminders.");
+        group.MapPost("/{id}/reinstatement", ReinstateAsync).WithSummary("Undo a withdrawal.");
+        group.MapPost("/{id}/deadline-extension", ExtendDeadlineAsync).Accepts<DeadlineExtensionBody>("application/json")
+            .WithSummary("Move the deadline later; reopens a lapsed enrolment.");
+        return group;
+    }
+
+    private static async Task<Results<Created<EnrolmentView>, Ok<EnrolmentView>, ProblemHttpResult>> EnrolAsync(
+        HttpContext http, ProgrammeCatalogue catalogue, EnrolmentWorkflow workflow, EnrolmentAccess access, CancellationToken ct)
+    {
+        var (body, problem) = await JsonBody.ReadAsync<EnrolmentBody>(http.Request, ct);
+        if (problem is not null)
+        {
+            return problem;
+        }
+
+        var (request, programme, rowProblem) = await ValidateAsync(body!, http.Caller(), catalogue, ct);
+        if (rowProblem is not null)
+        {
+            return rowProblem;
+        }
+
+        var outcome = (await workflow.EnrolAsync([(request!, programme!)], ct))[0];
+        var view = await access.ViewAsync(outcome.Enrolment, http.Request, ct);
+        return outcome.Created ? TypedResults.Created(view.StatusUrl, view) : TypedResults.Ok(view);
+    }
+
+    private static async Task<Results<Ok<BatchResponse>, ProblemHttpResult>> EnrolBatchAsync(
+        HttpContext http, ProgrammeCatalogue catalogue, EnrolmentWorkflow workflow, PublicUrls urls, CancellationToken ct)
+    {
+        var (bodies, problem) = await JsonBody.ReadAsync<List<JsonElement>>(http.Request, ct, MaxBatchBytes);
+        if (problem is not null)
+        {
+            return problem;
+        }
+
+        if (bodies!.Count == 0 || bodies.Count > MaxBatchRows)
+        {
+            return Problems.Field("body", $"must be a JSON array of 1 to {MaxBatchRows} enrolments.");
+        }
+
+        var caller = http.Caller();
+        var results = new BatchResult?[bodies.Count];
+        var accepted = new List<(int Index, EnrolmentRequest Request, ProgrammeVersion Programme)>();
+        var firstRowFor = new Dictionary<(string, string, string), int>();
+        for (var i = 0; i < bodies.Count; i++)
+        {
+            var (body, parseProblem) = ParseRow(bodies[i]);
+            var (request, programme, rowProblem) = parseProblem is null
+                ? await ValidateAsync(body!, caller, catalogue, ct)
+                : (null, null, parseProblem);
+            if (rowProblem is null &&
+                !firstRowFor.TryAdd((request!.ProgrammeId, request.SchoolUrn, request.Staff.ExternalId), i))
+            {
+                rowProblem = Problems.Field("staff.externalId",
+                    $"the same person is also at index {firstRowFor[(request.ProgrammeId, request.SchoolUrn, request.Staff.ExternalId)]} of this batch.");
+            }
+
+            if (rowProblem is not null)
+            {
+                var details = rowProblem.ProblemDetails;
+                details.Detail = $"Row {i}: {details.Detail}";
+                details.Extensions["index"] = i;
+                results[i] = new BatchResult(i, rowProblem.StatusCode, null, null, details);
+                continue;
+            }
+
+            accepted.Add((i, request!, programme!));
+        }
+
+        foreach (var chunk in accepted.Chunk(RowsPerTransaction))
+        {
+            var outcomes = await workflow.EnrolAsync(chunk.Select(c => (c.Request, c.Programme)).ToList(), ct);
+            for (var j = 0; j < chunk.Length; j++)
+            {
+                var id = outcomes[j].Enrolment.State.Id;
+                results[chunk[j].Index] = new BatchResult(chunk[j].Index,
+                    outcomes[j].Created ? StatusCodes.Status201Created : StatusCodes.Status200OK, id, urls.EnrolmentStatus(http.Request, id), null);
+            }
+        }
+
+        return TypedResults.Ok(new BatchResponse(results.Select(r => r!).ToList()));
+    }
+
+    private static (EnrolmentBody? Body, ProblemHttpResult? Problem) ParseRow(JsonElement row) =>
+        row.ValueKind != JsonValueKind.Object
+            ? (null, Problems.Field("body", "must be a JSON object."))
+            : JsonBody.Parse<EnrolmentBody>(System.Text.Encoding.UTF8.GetBytes(row.GetRawText()), JsonBody.Options);
+
+    /// <summary>Checks one enrolment body field by field; the caller may enrol only into its own school.</summary>
+    internal static async Task<(EnrolmentRequest? Request, ProgrammeVersion? Programme, ProblemHttpResult? Problem)> ValidateAsync(
+        EnrolmentBody body, Caller caller, ProgrammeCatalogue catalogue, CancellationToken ct)
+    {
+        var errors = new FieldErrors();
+        var programmeId = Text(body.ProgrammeId, "programmeId", 64, errors);
+        var schoolUrn = body.SchoolUrn?.Trim();
+        if (string.IsNullOrEmpty(schoolUrn))
+        {
+            errors.Add("schoolUrn", "is required.");
+        }
+        else if (!Scopes.SchoolUrnPattern().IsMatch(schoolUrn))
+        {
+            errors.Add("schoolUrn", "must be a six-digit URN, EY and six digits for early years, or an eight-digit UKPRN for a college.");
+        }
+
+        var staff = ValidateStaff(body.Staff, errors);
+        if (errors.Any)
+        {
+            return (null, null, Problems.Invalid(errors));
+        }
+
+        if (!caller.ActsFor(schoolUrn!))
+        {
+            return (null, null, Problems.Forbidden("schoolUrn", $"this API key may not enrol people at school {schoolUrn}."));
+        }
+
+        var programme = await catalogue.GetCurrentAsync(programmeId!, ct);
+        if (programme is null)
+        {
+            return (null, null, Problems.Field("programmeId", $"no programme '{programmeId}' exists.", StatusCodes.Status422UnprocessableEntity));
+        }
+
+        return (new EnrolmentRequest(programmeId!, schoolUrn!, staff!), programme, null);
+    }
+
+    internal static StaffMember? ValidateStaff(StaffBody? staff, FieldErrors errors)
+    {
+        if (staff is null)
+        {
+            errors.Add("staff", "is required.");
+            return null;
+        }
+
+        var externalId = Text(staff.ExternalId, "staff.externalId", 100, errors);
+        var given = Text(staff.GivenName, "staff.givenName", 100, errors);
+        var family = Text(staff.FamilyName, "staff.familyName", 100, errors);
+        var email = Text(staff.Email, "staff.email", 254, errors);
+        if (email is not null && (!MailAddress.TryCreate(email, out var address) || address.Address != email || !address.Host.Contains('.', StringComparison.Ordinal)))
+        {
+            errors.Add("staff.email", "must be an email address such as name@school.org.uk.");
+        }
+
+        StaffRole? role = null;
+        if (string.IsNullOrWhiteSpace(staff.Role))
+        {
+            errors.Add("staff.role", "is required.");
+        }
+        else if (!Enum.GetValues<StaffRole>().Any(r => RoleName(r) == staff.Role))
+        {
+            errors.Add("staff.role", $"must be one of {string.Join(", ", Enum.GetValues<StaffRole>().Select(RoleName))}.");
+        }
+        else
+        {
+            role = Enum.GetValues<StaffRole>().First(r => RoleName(r) == staff.Role);
+        }
+
+        return errors.Any ? null : new StaffMember(externalId!, given!, family!, email!, role!.Value);
+    }
+
+    private static string RoleName(StaffRole role) => JsonNamingPolicy.SnakeCaseLower.ConvertName(role.ToString());
+
+    private static string? Text(string? value, string field, int maxLength, FieldErrors errors)
+    {
+        var trimmed = value?.Trim();
+        if (string.IsNullOrEmpty(trimmed))
+        {
+            errors.Add(field, "is required.");
+            return null;
+        }
+
+        if (trimmed.Length > maxLength)
+        {
+            errors.Add(field, $"must be at most {maxLength} characters.");
+            return null;
+        }
+
+        if (trimmed.Any(char.IsControl))
+        {
+            errors.Add(field, "must not contain control characters.");
+            return null;
+        }
+
+        return trimmed;
+    }
+
+    private static async Task<Results<Ok<EnrolmentView>, ProblemHttpResult>> GetAsync(
+        string id, HttpContext http, EnrolmentAccess access, CancellationToken ct)
+    {
+        var (enrolment, problem) = await access.FindAsync(id, http.Caller(), null, ct, "id");
+        return problem ?? (Results<Ok<EnrolmentView>, ProblemHttpResult>)TypedResults.Ok(await access.ViewAsync(enrolment!, http.Request, ct));
+    }
+
+    private static async Task<Results<Ok<EnrolmentView>, ProblemHttpResult>> WithdrawAsync(
+        string id, HttpContext http, EnrolmentAccess access, CancellationToken ct)
+    {
+        string? reason = null;
+        if (http.Request.ContentLength is > 0 || http.Request.ContentType is not null)
+        {
+            var (body, problem) = await JsonBody.ReadAsync<WithdrawalBody>(http.Request, ct);
+            if (problem is not null)
+            {
+                return problem;
+            }
+
+            reason = body!.Reason?.Trim();
+            if (reason is { Length: > 500 })
+            {
+                return Problems.Field("reason", "must be at most 500 characters.");
+            }
+        }
+
+        return await access.ApplyAsync(id, http, null, new Withdrawn(reason), ct, "id");
+    }
+
+    private static Task<Results<Ok<EnrolmentView>, ProblemHttpResult>> ReinstateAsync(
+        string id, HttpContext http, EnrolmentAccess access, CancellationToken ct) =>
+        access.ApplyAsync(id, http, null, new Reinstated(), ct, "id");
+
+    private static async Task<Results<Ok<EnrolmentView>, ProblemHttpResult>> ExtendDeadlineAsync(
+        string id, HttpContext http, EnrolmentAccess access, CancellationToken ct)
+    {
+        var (body, problem) = await JsonBody.ReadAsync<DeadlineExtensionBody>(http.Request, ct);
+        if (problem is not null)
+        {
+            return problem;
+        }
+
+        if (body!.Deadline is not { } deadline)
+        {
+            return Problems.Field("deadline", "is required: the new deadline as an ISO 8601 date-time with an offset.");
+        }
+
+        return await access.ApplyAsync(id, http, null, new DeadlineExtended(deadline), ct, "id");
+    }
+}

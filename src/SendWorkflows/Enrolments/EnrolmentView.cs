@@ -1,0 +1,46 @@
+using SendWorkflows.Programmes;
+using SendWorkflows.Storage;
+using SendWorkflows.Workflow;
+
+namespace SendWorkflows.Enrolments;
+
+/// <summary>An enrolment as the API shows it (<c>GET /api/v1/enrolments/{id}</c> and every change that returns it).</summary>
+public sealed record EnrolmentView(
+    Guid Id,
+    string ProgrammeId,
+    int ProgrammeVersion,
+    string SchoolUrn,
+    StaffMember Staff,
+    EnrolmentStatus Status,
+    DateTimeOffset EnrolledAt,
+    DateTimeOffset Deadline,
+    DateTimeOffset? CompletedAt,
+    DateTimeOffset? LapsedAt,
+    DateTimeOffset? WithdrawnAt,
+    IReadOnlyList<EnrolmentView.ModuleProgress> Modules,
+    int LiveSessionsRequired,
+    IReadOnlyList<EnrolmentView.SessionProgress> Sessions,
+    string StatusUrl)
+{
+    public sealed record ModuleProgress(string Id, string Title, bool Required, int CpdMinutes, DateTimeOffset? CompletedAt);
+
+    /// <summary><c>status</c> is <c>booked</c>, <c>cancelled</c>, <c>attended</c> or <c>missed</c>.</summary>
+    public sealed record SessionProgress(string SessionId, string Status, DateTimeOffset? StartsAt, DateTimeOffset? AttendedAt);
+
+    public static EnrolmentView From(StoredEnrolment stored, ProgrammeVersion programme, string statusUrl)
+    {
+        var s = stored.State;
+        var modules = programme.Definition.Modules
+            .Select(m => new ModuleProgress(m.Id, m.Title, m.Required, m.CpdMinutes,
+                s.ModulesCompleted.TryGetValue(m.Id, out var at) ? at : null))
+            .ToList();
+        var sessions = s.Sessions
+            .Select(kv => new SessionProgress(kv.Key, SessionStatus(kv.Value), kv.Value.StartsAt, kv.Value.AttendedAt))
+            .ToList();
+        return new EnrolmentView(s.Id, s.ProgrammeId, s.ProgrammeVersion, s.SchoolUrn, s.Staff, s.Status, s.EnrolledAt, s.Deadline,
+            s.CompletedAt, s.LapsedAt, s.WithdrawnAt, modules, programme.Definition.LiveSessionsRequired, sessions, statusUrl);
+    }
+
+    private static string SessionStatus(LiveSessionRecord r) =>
+        r.Attended ? "attended" : r.MissedReported ? "missed" : r.Booked ? "booked" : "cancelled";
+}

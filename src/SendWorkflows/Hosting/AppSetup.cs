@@ -1,0 +1,114 @@
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Diagnostics;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using SendWorkflows.Clients;
+using SendWorkflows.Email;
+using SendWorkflows.Enrolments;
+using SendWorkflows.Http;
+using SendWorkflows.LiveSessions;
+using SendWorkflows.Outbox;
+using SendWorkflows.Programmes;
+using SendWorkflows.Progress;
+using SendWorkflows.Storage;
+using SendWorkflows.Workflow;
+
+namespace SendWorkflows.Hosting;
+
+/// <summary>How the app is put together: services, the HTTP pipeline, and what happens at start-up.</summary>
+public static class AppSetup
+{
+    public static WebApplicationBuilder AddSendWorkflows(this WebApplicationBuilder builder)
+    {
+        var services = builder.Services;
+        var configuration = builder.Configuration;
+
+        builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = EnrolmentEndpoints.MaxBatchBytes + 1);
+        services.AddProblemDetails();
+        services.ConfigureHttpJsonOptions(o => JsonBody.Configure(o.SerializerOptions));
+        services.AddOpenApi();
+        services.AddAuthentication(ApiKeyAuthenticationHandler.SchemeName)
+            .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(ApiKeyAuthenticationHandler.SchemeName, null);
+        services.AddAuthorization();
+
+        services.TryAddSingleton(TimeProvider.System);
+        services.Configure<WorkflowOptions>(configuration.GetSection("Workflow"));
+        services.Configure<OutboxOptions>(configuration.GetSection("Outbox"));
+
+        services.AddSingleton<IWorkflowStore>(_ => CreateStore(configuration));
+        services.AddSingleton<IEmailTransport>(_ => CreateTransport(configuration));
+        services.AddSingleton<ProgrammeCatalogue>();
+        services.AddSingleton<WorkSignal>();
+        services.AddSingleton<EnrolmentWorkflow>();
+        services.AddSingleton<EnrolmentAccess>();
+        services.AddSingleton<EmailComposer>();
+        services.AddSingleton<OutboxDispatcher>();
+        services.AddSingleton<WorkflowPump>();
+        services.AddSingleton<ApiKeyCache>();
+        services.AddSingleton<PublicUrls>();
+        services.AddHostedService<WorkflowLoop>();
+        return builder;
+    }
+
+    private static IWorkflowStore CreateStore(IConfiguration configuration)
+    {
+        var provider = configuration["Storage:Provider"] ?? "sqlite";
+        var connectionString = configuration["Storage:ConnectionString"] ?? "Data Source=data/sendworkflows.db";
+        return provider.ToLowerInvariant() switch
+        {
+            "sqlite" => new SqliteStore(connectionString),
+            _ => throw new InvalidOperationException($"Storage:Provider '{provider}' is not supported; use 'sqlite'."),
+        };
+    }
+
+    private static IEmailTransport CreateTransport(IConfiguration configuration)
+    {
+        var transport = configuration["Email:Transport"] ?? "outbox";
+        return transport.ToLowerInvariant() switch
+        {
+            "outbox" => new OutboxFolderTransport(configuration["Email:OutboxPath"] ?? "data/outbox"),
+            _ => throw new InvalidOperationException($"Email:Transport '{transport}' is not supported; use 'outbox'."),
+        };
+    }
+
+    public static WebApplication UseSendWorkflows(this WebApplication app)
+    {
+        app.UseExceptionHandler(new ExceptionHandlerOptions
+        {
+            StatusCodeSelector = e => e is BadHttpRequestException bad ? bad.StatusCode : StatusCodes.Status500InternalServerError,
+        });
+        app.UseStatusCodePages();
+        app.UseRouting();
+        app.UseAuthentication();
+        app.UseAuthorization();
+        app.UseMiddleware<IdempotencyMiddleware>();
+
+        app.MapOpenApi();
+        app.MapGet("/healthz", () => TypedResults.Ok(new { status = "ok" })).WithTags("Service").AllowAnonymous();
+        app.MapPost("/tick", TickAsync).WithTags("Service").AllowAnonymous()
+            .WithSummary("One timer sweep and outbox dispatch pass. Safe to call at any time: single-flight and idempotent.");
+
+        var api = app.MapGroup("/api/v1").RequireAuthorization();
+        api.MapClients();
+        api.MapProgrammes();
+        api.MapEnrolments();
+        api.MapProgress();
+        api.MapLiveSessions();
+        api.MapOutbox();
+        return app;
+    }
+
+    private static async Task<IResult> TickAsync(WorkflowPump pump, CancellationToken ct) =>
+        TypedResults.Ok(await pump.RunOnceAsync(ct));
+
+    /// <summary>Migrations, the bundled programme and the first admin key: everything a first start needs.</summary>
+    public static async Task InitialiseAsync(this WebApplication app, CancellationToken ct = default)
+    {
+        var services = app.Services;
+        var store = services.GetRequiredService<IWorkflowStore>();
+        await store.MigrateAsync(ct);
+        await services.GetRequiredService<ProgrammeCatalogue>().EnsureDefaultProgrammeAsync(ct);
+        await BootstrapAdmin.EnsureAsync(store, services.GetRequiredService<TimeProvider>(), app.Configuration, Console.Out, ct);
+        // Fail at start, not at the first email, if the transport is misconfigured.
+        services.GetRequiredService<IEmailTransport>();
+    }
+}

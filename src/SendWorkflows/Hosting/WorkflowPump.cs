@@ -1,0 +1,122 @@
+using Microsoft.Extensions.Options;
+using SendWorkflows.Outbox;
+using SendWorkflows.Storage;
+using SendWorkflows.Workflow;
+
+namespace SendWorkflows.Hosting;
+
+public sealed class WorkflowOptions
+{
+    /// <summary>How often the standalone loop sweeps timers and dispatches the outbox when nothing wakes it sooner.</summary>
+    public TimeSpan TickInterval { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Whether this process runs the loop itself. Off when a scheduler calls <c>POST /tick</c> instead.</summary>
+    public bool RunInBackground { get; set; } = true;
+
+    /// <summary>The most one tick may spend before it stops and leaves the rest for the next.</summary>
+    public TimeSpan TickBudget { get; set; } = TimeSpan.FromSeconds(50);
+
+    public int SweepBatchSize { get; set; } = 500;
+
+    /// <summary>How long an Idempotency-Key is remembered.</summary>
+    public TimeSpan IdempotencyKeyLifetime { get; set; } = TimeSpan.FromHours(24);
+}
+
+public sealed record TickResult(bool Ran, int TimersFired, int EffectsSent, int EffectsFailed, int EffectsDead);
+
+/// <summary>
+/// One pass of the due-timer sweep and the outbox dispatcher. Single-flight: a second caller while a
+/// pass is running returns at once, so calling it from a loop, a timer and <c>POST /tick</c> together is safe.
+/// </summary>
+public sealed class WorkflowPump(
+    EnrolmentWorkflow workflow,
+    OutboxDispatcher dispatcher,
+    IWorkflowStore store,
+    TimeProvider clock,
+    IOptions<WorkflowOptions> options)
+{
+    private readonly SemaphoreSlim _gate = new(1, 1);
+    private readonly WorkflowOptions _options = options.Value;
+
+    public async Task<TickResult> RunOnceAsync(CancellationToken ct, TimeSpan? budget = null)
+    {
+        if (!await _gate.WaitAsync(0, ct))
+        {
+            return new TickResult(false, 0, 0, 0, 0);
+        }
+
+        try
+        {
+            var started = clock.GetTimestamp();
+            var limit = budget ?? _options.TickBudget;
+            bool InBudget() => clock.GetElapsedTime(started) < limit;
+
+            var fired = 0;
+            while (InBudget())
+            {
+                var batch = await workflow.FireDueTimersAsync(_options.SweepBatchSize, ct);
+                fired += batch;
+                if (batch == 0)
+                {
+                    break;
+                }
+            }
+
+            int sent = 0, failed = 0, dead = 0;
+            while (InBudget())
+            {
+                var result = await dispatcher.DispatchDueAsync(ct);
+                sent += result.Sent;
+                failed += result.Failed;
+                dead += result.Dead;
+                if (result.Claimed == 0 || result.Sent == 0)
+                {
+                    break;
+                }
+            }
+
+            await using (var tx = await store.BeginAsync(ct))
+            {
+                await tx.ForgetResponsesBeforeAsync(clock.GetUtcNow() - _options.IdempotencyKeyLifetime);
+                await tx.CommitAsync();
+            }
+
+            return new TickResult(true, fired, sent, failed, dead);
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+}
+
+/// <summary>The standalone loop: a pass every <see cref="WorkflowOptions.TickInterval"/>, or at once when new work is written.</summary>
+public sealed class WorkflowLoop(WorkflowPump pump, WorkSignal signal, TimeProvider clock, IOptions<WorkflowOptions> options, ILogger<WorkflowLoop> logger)
+    : BackgroundService
+{
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        if (!options.Value.RunInBackground)
+        {
+            return;
+        }
+
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                await pump.RunOnceAsync(stoppingToken);
+            }
+            catch (Exception e) when (!stoppingToken.IsCancellationRequested)
+            {
+                logger.LogError(e, "A workflow pass failed; the next pass will try again.");
+            }
+
+            using var wake = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
+            var interval = Task.Delay(options.Value.TickInterval, clock, wake.Token);
+            var signalled = signal.WaitAsync(wake.Token);
+            await Task.WhenAny(interval, signalled);
+            await wake.CancelAsync();
+        }
+    }
+}

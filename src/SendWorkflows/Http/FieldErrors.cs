@@ -1,0 +1,25 @@
+namespace SendWorkflows.Http;
+
+/// <summary>Validation messages keyed by the JSON path of the field they are about (<c>staff.email</c>, <c>modules[2].id</c>).</summary>
+public sealed class FieldErrors
+{
+    private readonly Dictionary<string, List<string>> _errors = new(StringComparer.Ordinal);
+
+    public bool Any => _errors.Count > 0;
+
+    public void Add(string field, string message)
+    {
+        if (!_errors.TryGetValue(field, out var list))
+        {
+            _errors[field] = list = [];
+        }
+
+        list.Add(message);
+    }
+
+    public IDictionary<string, string[]> ToDictionary() =>
+        _errors.ToDictionary(e => e.Key, e => e.Value.ToArray(), StringComparer.Ordinal);
+
+    public string Summary() =>
+        string.Join(" ", _errors.Select(e => $"{e.Key} {string.Join(" ", e.Value)}"));
+}

@@ -1,0 +1,166 @@
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Microsoft.AspNetCore.Http.HttpResults;
+
+namespace SendWorkflows.Http;
+
+/// <summary>
+/// Reads request bodies so that every failure — wrong media type, too large, malformed JSON, a value
+/// of the wrong type — becomes a problem response naming the field, never an exception.
+/// </summary>
+public static class JsonBody
+{
+    /// <summary>Bodies larger than this are refused with 413 unless a route sets its own limit.</summary>
+    public const long DefaultLimitBytes = 256 * 1024;
+
+    public static readonly JsonSerializerOptions Options = CreateOptions();
+
+    public static JsonSerializerOptions CreateOptions()
+    {
+        var options = new JsonSerializerOptions(JsonSerializerDefaults.Web)
+        {
+            DefaultIgnoreCondition = JsonIgnoreCondition.Never,
+        };
+        Configure(options);
+        return options;
+    }
+
+    /// <summary>The API's JSON conventions: camelCase, snake_case enum values, explicit UTC offsets.</summary>
+    public static void Configure(JsonSerializerOptions options)
+    {
+        options.PropertyNamingPolicy = JsonNamingPolicy.CamelCase;
+        options.Converters.Add(new JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower, allowIntegerValues: false));
+        options.Converters.Add(new StrictDateTimeOffsetConverter());
+    }
+
+    public static bool IsJson(HttpRequest request) =>
+        request.ContentType is { } type &&
+        (type.StartsWith("application/json", StringComparison.OrdinalIgnoreCase) ||
+         (type.StartsWith("application/", StringComparison.OrdinalIgnoreCase) && type.Contains("+json", StringComparison.OrdinalIgnoreCase)));
+
+    public static async Task<(T? Value, ProblemHttpResult? Problem)> ReadAsync<T>(
+        HttpRequest request, CancellationToken ct, long limitBytes = DefaultLimitBytes, JsonSerializerOptions? options = null)
+        where T : class
+    {
+        if (!IsJson(request))
+        {
+            return (null, Problems.Field("Content-Type", "must be application/json.", StatusCodes.Status415UnsupportedMediaType));
+        }
+
+        var (bytes, tooLarge) = await ReadLimitedAsync(request, limitBytes, ct);
+        if (tooLarge is not null)
+        {
+            return (null, tooLarge);
+        }
+
+        return Parse<T>(bytes!, options ?? Options);
+    }
+
+    public static (T? Value, ProblemHttpResult? Problem) Parse<T>(ReadOnlyMemory<byte> bytes, JsonSerializerOptions options)
+        where T : class
+    {
+        try
+        {
+            var value = JsonSerializer.Deserialize<T>(bytes.Span, options);
+            return value is null
+                ? (null, Problems.Field("body", "must be a JSON object, not null."))
+                : (value, null);
+        }
+        catch (JsonException e)
+        {
+            return (null, Problems.Field(FieldFromPath(e.Path), Describe(e)));
+        }
+    }
+
+    /// <summary>Reads at most <paramref name="limitBytes"/>; more than that is a 413 problem.</summary>
+    public static async Task<(byte[]? Bytes, ProblemHttpResult? Problem)> ReadLimitedAsync(
+        HttpRequest request, long limitBytes, CancellationToken ct)
+    {
+        var tooLarge = Problems.Field("body", $"must be at most {limitBytes} bytes.", StatusCodes.Status413PayloadTooLarge);
+        if (request.ContentLength > limitBytes)
+        {
+            return (null, tooLarge);
+        }
+
+        using var buffer = new MemoryStream();
+        var chunk = new byte[16 * 1024];
+        try
+        {
+            int read;
+            while ((read = await request.Body.ReadAsync(chunk, ct)) > 0)
+            {
+                if (buffer.Length + read > limitBytes)
+                {
+                    return (null, tooLarge);
+                }
+
+                buffer.Write(chunk, 0, read);
+            }
+        }
+        catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
+        {
+            return (null, tooLarge);
+        }
+
+        return (buffer.ToArray(), null);
+    }
+
+    /// <summary>Turns <c>$.staff.email</c> or <c>$[3].role</c> into <c>staff.email</c> or <c>[3].role</c>.</summary>
+    public static string FieldFromPath(string? path)
+    {
+        if (string.IsNullOrEmpty(path) || path == "$")
+        {
+            return "body";
+        }
+
+        var field = path.StartsWith("$.", StringComparison.Ordinal) ? path[2..] : path.TrimStart('$');
+        return field.Length == 0 ? "body" : field;
+    }
+
+    private static string Describe(JsonException e)
+    {
+        // The serializer's own message repeats the path and names CLR types; keep only what helps a caller.
+        if (e.InnerException is FormatException or InvalidOperationException && e.InnerException.Message.Length < 200)
+        {
+            return e.InnerException.Message;
+        }
+
+        if (e.Message.Contains("could not be mapped", StringComparison.Ordinal))
+        {
+            return "is not a recognised property.";
+        }
+
+        if (e.Message.Contains("could not be converted", StringComparison.Ordinal))
+        {
+            return "has the wrong type or format for this field.";
+        }
+
+        return e.Path is null or "$" ? "is not valid JSON." : "is not valid JSON at this point.";
+    }
+
+    /// <summary>Dates must carry an explicit offset: a timestamp without one would be read in the server's zone.</summary>
+    private sealed class StrictDateTimeOffsetConverter : JsonConverter<DateTimeOffset>
+    {
+        public override DateTimeOffset Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
+        {
+            if (reader.TokenType == JsonTokenType.String &&
+                reader.GetString() is { } text &&
+                HasOffset(text) &&
+                DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.RoundtripKind, out var value))
+            {
+                return value;
+            }
+
+            throw new JsonException("must be an ISO 8601 date-time with an offset, such as 2026-11-22T09:30:00Z.",
+                null, null, null, new FormatException("must be an ISO 8601 date-time with an offset, such as 2026-11-22T09:30:00Z."));
+        }
+
+        public override void Write(Utf8JsonWriter writer, DateTimeOffset value, JsonSerializerOptions options) =>
+            writer.WriteStringValue(value.ToUniversalTime().ToString("yyyy-MM-dd'T'HH:mm:ss.FFFFFFF'Z'", CultureInfo.InvariantCulture));
+
+        private static bool HasOffset(string text) =>
+            text.Length > 10 && (text.EndsWith('Z') || text.EndsWith('z') ||
+                                 (text.Length > 6 && (text[^6] == '+' || text[^6] == '-') && text[^3] == ':'));
+    }
+}

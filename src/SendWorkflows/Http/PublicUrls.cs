@@ -1,0 +1,21 @@
+namespace SendWorkflows.Http;
+
+/// <summary>
+/// Absolute links for API responses and emails, from <c>PublicBaseUrl</c> when it is configured and
+/// otherwise from the request the app is answering.
+/// </summary>
+public sealed class PublicUrls(IConfiguration configuration)
+{
+    public string BaseFor(HttpRequest? request)
+    {
+        var configured = configuration["PublicBaseUrl"];
+        if (!string.IsNullOrWhiteSpace(configured))
+        {
+            return configured.TrimEnd('/');
+        }
+
+        return request is null ? "http://localhost:5080" : $"{request.Scheme}://{request.Host}{request.PathBase}";
+    }
+
+    public string EnrolmentStatus(HttpRequest? request, Guid id) => $"{BaseFor(request)}/api/v1/enrolments/{id}";
+}

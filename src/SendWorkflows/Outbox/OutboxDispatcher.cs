@@ -1,0 +1,132 @@
+using System.Text.Json;
+using Microsoft.Extensions.Options;
+using SendWorkflows.Email;
+using SendWorkflows.Http;
+using SendWorkflows.Storage;
+using SendWorkflows.Workflow;
+
+namespace SendWorkflows.Outbox;
+
+public sealed class OutboxOptions
+{
+    /// <summary>Attempts before an effect is given up on and marked dead.</summary>
+    public int MaxAttempts { get; set; } = 8;
+
+    /// <summary>Wait after the first failure; each further failure doubles it, up to <see cref="RetryMaxDelay"/>.</summary>
+    public TimeSpan RetryBaseDelay { get; set; } = TimeSpan.FromSeconds(30);
+
+    public TimeSpan RetryMaxDelay { get; set; } = TimeSpan.FromHours(6);
+
+    public int BatchSize { get; set; } = 100;
+
+    /// <summary>How long a claimed effect is reserved for the worker that claimed it; a crashed worker's claims expire.</summary>
+    public TimeSpan Lease { get; set; } = TimeSpan.FromMinutes(5);
+}
+
+public sealed record DispatchResult(int Claimed, int Sent, int Failed, int Dead);
+
+/// <summary>
+/// Carries effects out of the outbox: claims due rows under a lease, performs them outside any
+/// transaction, then records each outcome. A failure is retried with exponential back-off and, after
+/// <see cref="OutboxOptions.MaxAttempts"/>, left in the visible <c>dead</c> state.
+/// </summary>
+public sealed class OutboxDispatcher(
+    IWorkflowStore store,
+    IEmailTransport transport,
+    EmailComposer composer,
+    TimeProvider clock,
+    IOptions<OutboxOptions> options,
+    ILogger<OutboxDispatcher> logger)
+{
+    private readonly OutboxOptions _options = options.Value;
+
+    public async Task<DispatchResult> DispatchDueAsync(CancellationToken ct)
+    {
+        var now = clock.GetUtcNow();
+        IReadOnlyList<OutboxItem> claimed;
+        await using (var tx = await store.BeginAsync(ct))
+        {
+            claimed = await tx.ClaimDueOutboxAsync(now, _options.BatchSize, now + _options.Lease);
+            await tx.CommitAsync();
+        }
+
+        if (claimed.Count == 0)
+        {
+            return new DispatchResult(0, 0, 0, 0);
+        }
+
+        var outcomes = new List<(OutboxItem Item, string? Error)>(claimed.Count);
+        foreach (var item in claimed)
+        {
+            try
+            {
+                await PerformAsync(item, ct);
+                outcomes.Add((item, null));
+            }
+            catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
+            {
+                outcomes.Add((item, $"{e.GetType().Name}: {e.Message}"));
+            }
+        }
+
+        int sent = 0, failed = 0, dead = 0;
+        await using (var tx = await store.BeginAsync(CancellationToken.None))
+        {
+            var finishedAt = clock.GetUtcNow();
+            foreach (var (item, error) in outcomes)
+            {
+                if (error is null)
+                {
+                    await tx.MarkSentAsync(item.Id, finishedAt);
+                    sent++;
+                    continue;
+                }
+
+                var attempts = item.Attempts + 1;
+                var retryAt = attempts >= _options.MaxAttempts ? (DateTimeOffset?)null : finishedAt + RetryDelay(attempts);
+                await tx.MarkFailedAsync(item.Id, attempts, retryAt, Truncate(error, 1000));
+                if (retryAt is null)
+                {
+                    dead++;
+                    logger.LogError("Outbox effect {EffectId} ({Template}) failed {Attempts} times and is now dead: {Error}",
+                        item.Id, item.Template, attempts, error);
+                }
+                else
+                {
+                    failed++;
+                    logger.LogWarning("Outbox effect {EffectId} ({Template}) failed attempt {Attempts}; retrying at {RetryAt:O}: {Error}",
+                        item.Id, item.Template, attempts, retryAt, error);
+                }
+            }
+
+            await tx.CommitAsync();
+        }
+
+        return new DispatchResult(claimed.Count, sent, failed, dead);
+    }
+
+    /// <summary>30 s, 1 min, 2 min, … doubling up to the maximum.</summary>
+    public TimeSpan RetryDelay(int attempts)
+    {
+        var factor = Math.Pow(2, Math.Min(attempts - 1, 30));
+        var delay = TimeSpan.FromTicks((long)Math.Min(_options.RetryBaseDelay.Ticks * factor, _options.RetryMaxDelay.Ticks));
+        return delay;
+    }
+
+    private async Task PerformAsync(OutboxItem item, CancellationToken ct)
+    {
+        switch (item.Kind)
+        {
+            case "email":
+                var effect = JsonSerializer.Deserialize<EmailEffect>(item.Payload, JsonBody.Options)
+                             ?? throw new InvalidOperationException("The email effect's payload is empty.");
+                // Dated when the effect was decided, so a resend after a crash is the same message, byte for byte.
+                await transport.SendAsync(composer.Compose(item, effect, item.CreatedAt), ct);
+                break;
+            default:
+                throw new InvalidOperationException($"No dispatcher handles effects of kind '{item.Kind}'.");
+        }
+    }
+
+    private static string Truncate(string text, int max) => text.Length <= max ? text : text[..max];
+}

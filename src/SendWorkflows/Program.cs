@@ -1,0 +1,21 @@
+using SendWorkflows.Hosting;
+using SendWorkflows.Storage;
+
+var builder = WebApplication.CreateBuilder(args);
+builder.AddSendWorkflows();
+var app = builder.Build();
+
+if (args.Length > 0 && args[0] == "migrate")
+{
+    // `dotnet run --project src/SendWorkflows -- migrate`: apply migrations and exit.
+    await app.Services.GetRequiredService<IWorkflowStore>().MigrateAsync(CancellationToken.None);
+    Console.WriteLine("Migrations applied.");
+    return;
+}
+
+app.UseSendWorkflows();
+await app.InitialiseAsync();
+await app.RunAsync();
+
+/// <summary>The entry point, visible to the integration tests' WebApplicationFactory.</summary>
+public partial class Program;

@@ -1,0 +1,115 @@
+using SendWorkflows.Workflow;
+
+namespace SendWorkflows.Storage;
+
+/// <summary>
+/// The one seam between the service and its database. Everything that touches SQL is behind it,
+/// so another engine (PostgreSQL) is another implementation, and neither the decider nor the
+/// endpoints change. Reads run outside any transaction; writes run in an <see cref="IStoreTransaction"/>.
+/// </summary>
+public interface IWorkflowStore
+{
+    /// <summary>Applies any migrations not yet applied. Safe to call on every start.</summary>
+    Task MigrateAsync(CancellationToken ct);
+
+    /// <summary>Starts a write transaction. Dispose without <see cref="IStoreTransaction.CommitAsync"/> to roll back.</summary>
+    Task<IStoreTransaction> BeginAsync(CancellationToken ct);
+
+    Task<StoredEnrolment?> GetEnrolmentAsync(Guid id, CancellationToken ct);
+    Task<Guid?> FindEnrolmentIdAsync(string programmeId, string schoolUrn, string externalId, CancellationToken ct);
+    Task<IReadOnlyList<Guid>> DueEnrolmentsAsync(DateTimeOffset now, int limit, CancellationToken ct);
+    Task<bool> HasDueWorkAsync(DateTimeOffset now, CancellationToken ct);
+
+    Task<ApiClient?> FindClientByKeyHashAsync(string keyHash, CancellationToken ct);
+    Task<bool> AnyAdminClientAsync(CancellationToken ct);
+
+    Task<StoredProgramme?> GetProgrammeAsync(string id, int? version, CancellationToken ct);
+
+    Task<LiveSession?> GetSessionAsync(string id, CancellationToken ct);
+    Task<int> CountActiveBookingsAsync(string sessionId, CancellationToken ct);
+
+    Task<IReadOnlyList<OutboxItem>> ListOutboxAsync(string? status, Guid? enrolmentId, int limit, CancellationToken ct);
+
+    Task<StoredResponse?> FindResponseAsync(Guid clientId, string key, CancellationToken ct);
+}
+
+/// <summary>One atomic unit of writes: a state change, its event and its effects commit together or not at all.</summary>
+public interface IStoreTransaction : IAsyncDisposable
+{
+    Task<StoredEnrolment?> GetEnrolmentAsync(Guid id);
+    Task<Guid?> FindEnrolmentIdAsync(string programmeId, string schoolUrn, string externalId);
+
+    /// <summary>Inserts a new enrolment; false when one already exists for the same programme, school and person.</summary>
+    Task<bool> InsertEnrolmentAsync(EnrolmentState state, DateTimeOffset? nextWakeAt, DateTimeOffset now);
+
+    /// <summary>Saves the new state if the stored version is still <paramref name="expectedVersion"/>.</summary>
+    Task<bool> UpdateEnrolmentAsync(EnrolmentState state, long expectedVersion, DateTimeOffset? nextWakeAt, DateTimeOffset now);
+
+    /// <summary>Appends the event; false when an event with the same key is already stored.</summary>
+    Task<bool> AppendEventAsync(Guid enrolmentId, string key, WorkflowEvent evt, DateTimeOffset now);
+
+    Task<bool> HasEventAsync(Guid enrolmentId, string key);
+
+    /// <summary>Writes effects to the outbox; an effect whose dedupe key is already there is skipped.</summary>
+    Task EnqueueEmailsAsync(Guid enrolmentId, IEnumerable<EmailEffect> effects, DateTimeOffset now);
+
+    Task InsertClientAsync(ApiClient client, string keyHash);
+    Task<bool> RevokeClientAsync(Guid id, DateTimeOffset now);
+
+    /// <summary>Stores a new version of the programme and returns its number (1 for the first).</summary>
+    Task<int> InsertProgrammeVersionAsync(string id, string document, DateTimeOffset now);
+
+    Task<LiveSession?> GetSessionAsync(string id);
+    Task UpsertSessionAsync(LiveSession session, DateTimeOffset now);
+    Task<int> CountActiveBookingsAsync(string sessionId);
+    Task<string?> GetBookingStatusAsync(string sessionId, Guid enrolmentId);
+    Task SetBookingAsync(string sessionId, Guid enrolmentId, string status, DateTimeOffset now);
+
+    /// <summary>Claims pending effects that are due and not leased by another worker, leasing them until <paramref name="leaseUntil"/>.</summary>
+    Task<IReadOnlyList<OutboxItem>> ClaimDueOutboxAsync(DateTimeOffset now, int limit, DateTimeOffset leaseUntil);
+    Task MarkSentAsync(long id, DateTimeOffset now);
+
+    /// <summary>Records a failed attempt; <paramref name="retryAt"/> null means no more attempts (dead).</summary>
+    Task MarkFailedAsync(long id, int attempts, DateTimeOffset? retryAt, string error);
+    Task<bool> RequeueAsync(long id, DateTimeOffset now);
+
+    /// <summary>Reserves an idempotency key for a request; false if it was already reserved.</summary>
+    Task<bool> ReserveResponseAsync(Guid clientId, string key, string requestHash, DateTimeOffset now);
+    Task SaveResponseAsync(Guid clientId, string key, int statusCode, string? contentType, byte[] body);
+    Task ReleaseResponseAsync(Guid clientId, string key);
+    Task<int> ForgetResponsesBeforeAsync(DateTimeOffset cutoff);
+
+    Task CommitAsync();
+}
+
+public sealed record StoredEnrolment(EnrolmentState State, long Version, DateTimeOffset? NextWakeAt);
+
+public sealed record StoredProgramme(string Id, int Version, string Document, DateTimeOffset CreatedAt);
+
+public sealed record ApiClient(Guid Id, string Name, IReadOnlyList<string> Scopes, DateTimeOffset CreatedAt, DateTimeOffset? RevokedAt);
+
+public sealed record LiveSession(
+    string Id, string ProgrammeId, string Title, DateTimeOffset StartsAt, DateTimeOffset EndsAt, string Location, int Capacity);
+
+public static class OutboxStatus
+{
+    public const string Pending = "pending";
+    public const string Sent = "sent";
+    public const string Dead = "dead";
+}
+
+public sealed record OutboxItem(
+    long Id,
+    string DedupeKey,
+    Guid? EnrolmentId,
+    string Kind,
+    string Template,
+    string Payload,
+    string Status,
+    int Attempts,
+    DateTimeOffset NextAttemptAt,
+    string? LastError,
+    DateTimeOffset CreatedAt,
+    DateTimeOffset? SentAt);
+
+public sealed record StoredResponse(string RequestHash, int? StatusCode, string? ContentType, byte[]? Body);

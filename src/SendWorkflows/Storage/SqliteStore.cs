@@ -1,0 +1,497 @@
+using System.Data.Common;
+using System.Reflection;
+using System.Text.Json;
+using Dapper;
+using Microsoft.Data.Sqlite;
+using SendWorkflows.Http;
+using SendWorkflows.Workflow;
+
+namespace SendWorkflows.Storage;
+
+/// <summary>
+/// The embedded store: one SQLite file in WAL mode. SQLite allows one writer at a time, so writes
+/// go through a single long-lived connection guarded by an async lock (no busy-retry storms), while
+/// reads use pooled connections and run alongside them.
+/// </summary>
+public sealed class SqliteStore : IWorkflowStore, IAsyncDisposable
+{
+    private readonly string _connectionString;
+    private readonly SemaphoreSlim _writeLock = new(1, 1);
+    private SqliteConnection? _writer;
+
+    public SqliteStore(string connectionString)
+    {
+        var builder = new SqliteConnectionStringBuilder(connectionString);
+        if (builder.DataSource is { Length: > 0 } path && path != ":memory:" && Path.GetDirectoryName(Path.GetFullPath(path)) is { } dir)
+        {
+            Directory.CreateDirectory(dir);
+        }
+
+        builder.Pooling = true;
+        _connectionString = builder.ToString();
+    }
+
+    public async Task MigrateAsync(CancellationToken ct)
+    {
+        await using (var connection = await OpenAsync(ct))
+        {
+            // WAL is a property of the file: set once, it stays.
+            await connection.ExecuteAsync("PRAGMA journal_mode=WAL;");
+        }
+
+        await using var tx = (WriteTransaction)await BeginAsync(ct);
+        await tx.Connection.ExecuteAsync(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER NOT NULL PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL);",
+            transaction: tx.Transaction);
+        var applied = (await tx.Connection.QueryAsync<long>("SELECT version FROM schema_migrations", transaction: tx.Transaction)).ToHashSet();
+        foreach (var (version, name, sql) in Migrations("sqlite"))
+        {
+            if (applied.Contains(version))
+            {
+                continue;
+            }
+
+            await tx.Connection.ExecuteAsync(sql, transaction: tx.Transaction);
+            await tx.Connection.ExecuteAsync(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES (@version, @name, @now)",
+                new { version, name, now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() }, tx.Transaction);
+        }
+
+        await tx.CommitAsync();
+    }
+
+    /// <summary>The versioned scripts shipped in the assembly for one engine, in order.</summary>
+    public static IEnumerable<(long Version, string Name, string Sql)> Migrations(string engine)
+    {
+        var assembly = Assembly.GetExecutingAssembly();
+        var prefix = $"migrations/{engine}/";
+        foreach (var resource in assembly.GetManifestResourceNames().Where(n => n.StartsWith(prefix, StringComparison.Ordinal)).Order(StringComparer.Ordinal))
+        {
+            var name = resource[prefix.Length..^".sql".Length];
+            var version = long.Parse(name.Split('_')[0], System.Globalization.CultureInfo.InvariantCulture);
+            using var reader = new StreamReader(assembly.GetManifestResourceStream(resource)!);
+            yield return (version, name, reader.ReadToEnd());
+        }
+    }
+
+    public async Task<IStoreTransaction> BeginAsync(CancellationToken ct)
+    {
+        await _writeLock.WaitAsync(ct);
+        try
+        {
+            if (_writer is null)
+            {
+                var writer = new SqliteConnection(_connectionString);
+                await writer.OpenAsync(ct);
+                // NORMAL in WAL mode survives a process crash without losing a committed
+                // transaction; only a power cut can lose the last few, which is the trade SQLite documents.
+                await writer.ExecuteAsync("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;");
+                _writer = writer;
+            }
+
+            return new WriteTransaction(_writer, _writer.BeginTransaction(deferred: false), _writeLock);
+        }
+        catch
+        {
+            _writeLock.Release();
+            throw;
+        }
+    }
+
+    private async Task<SqliteConnection> OpenAsync(CancellationToken ct)
+    {
+        var connection = new SqliteConnection(_connectionString);
+        await connection.OpenAsync(ct);
+        return connection;
+    }
+
+    private async Task<T> ReadAsync<T>(Func<SqliteConnection, Task<T>> query, CancellationToken ct)
+    {
+        await using var connection = await OpenAsync(ct);
+        return await query(connection);
+    }
+
+    public Task<StoredEnrolment?> GetEnrolmentAsync(Guid id, CancellationToken ct) =>
+        ReadAsync(c => Sql.GetEnrolmentAsync(c, null, id), ct);
+
+    public Task<Guid?> FindEnrolmentIdAsync(string programmeId, string schoolUrn, string externalId, CancellationToken ct) =>
+        ReadAsync(c => Sql.FindEnrolmentIdAsync(c, null, programmeId, schoolUrn, externalId), ct);
+
+    public Task<IReadOnlyList<Guid>> DueEnrolmentsAsync(DateTimeOffset now, int limit, CancellationToken ct) =>
+        ReadAsync<IReadOnlyList<Guid>>(async c => (await c.QueryAsync<string>(
+            "SELECT id FROM enrolments WHERE next_wake_at <= @now ORDER BY next_wake_at LIMIT @limit",
+            new { now = Ms(now), limit })).Select(Guid.Parse).ToList(), ct);
+
+    public Task<bool> HasDueWorkAsync(DateTimeOffset now, CancellationToken ct) =>
+        ReadAsync(c => c.ExecuteScalarAsync<bool>(
+            """
+            SELECT EXISTS (SELECT 1 FROM enrolments WHERE next_wake_at <= @now)
+                OR EXISTS (SELECT 1 FROM outbox WHERE status = 'pending' AND next_attempt_at <= @now)
+            """, new { now = Ms(now) }), ct);
+
+    public Task<ApiClient?> FindClientByKeyHashAsync(string keyHash, CancellationToken ct) =>
+        ReadAsync(async c => (await c.QueryAsync<ClientRow>(
+            "SELECT id, name, scopes, created_at AS CreatedAt, revoked_at AS RevokedAt FROM api_clients WHERE key_hash = @keyHash",
+            new { keyHash })).Select(r => r.ToClient()).FirstOrDefault(), ct);
+
+    public Task<bool> AnyAdminClientAsync(CancellationToken ct) =>
+        ReadAsync(c => c.ExecuteScalarAsync<bool>(
+            "SELECT EXISTS (SELECT 1 FROM api_clients WHERE revoked_at IS NULL AND (' ' || scopes || ' ') LIKE '% admin %')"), ct);
+
+    public Task<StoredProgramme?> GetProgrammeAsync(string id, int? version, CancellationToken ct) =>
+        ReadAsync(async c => (await c.QueryAsync<ProgrammeRow>(
+            version is null
+                ? "SELECT id, version, definition, created_at AS CreatedAt FROM programmes WHERE id = @id ORDER BY version DESC LIMIT 1"
+                : "SELECT id, version, definition, created_at AS CreatedAt FROM programmes WHERE id = @id AND version = @version",
+            new { id, version })).Select(r => new StoredProgramme(r.Id, (int)r.Version, r.Definition, At(r.CreatedAt))).FirstOrDefault(), ct);
+
+    public Task<LiveSession?> GetSessionAsync(string id, CancellationToken ct) =>
+        ReadAsync(c => Sql.GetSessionAsync(c, null, id), ct);
+
+    public Task<int> CountActiveBookingsAsync(string sessionId, CancellationToken ct) =>
+        ReadAsync(c => Sql.CountActiveBookingsAsync(c, null, sessionId), ct);
+
+    public Task<IReadOnlyList<OutboxItem>> ListOutboxAsync(string? status, Guid? enrolmentId, int limit, CancellationToken ct) =>
+        ReadAsync<IReadOnlyList<OutboxItem>>(async c => (await c.QueryAsync<OutboxRow>(
+            $"""
+             SELECT {Sql.OutboxColumns} FROM outbox
+             WHERE (@status IS NULL OR status = @status) AND (@enrolmentId IS NULL OR enrolment_id = @enrolmentId)
+             ORDER BY id LIMIT @limit
+             """,
+            new { status, enrolmentId = enrolmentId?.ToString(), limit })).Select(r => r.ToItem()).ToList(), ct);
+
+    public Task<StoredResponse?> FindResponseAsync(Guid clientId, string key, CancellationToken ct) =>
+        ReadAsync(async c => (await c.QueryAsync<ResponseRow>(
+            "SELECT request_hash AS RequestHash, status_code AS StatusCode, content_type AS ContentType, body FROM idempotent_requests WHERE client_id = @clientId AND key = @key",
+            new { clientId = clientId.ToString(), key })).Select(r => new StoredResponse(r.RequestHash, (int?)r.StatusCode, r.ContentType, r.Body)).FirstOrDefault(), ct);
+
+    public async ValueTask DisposeAsync()
+    {
+        await _writeLock.WaitAsync();
+        try
+        {
+            if (_writer is not null)
+            {
+                await _writer.DisposeAsync();
+                _writer = null;
+            }
+        }
+        finally
+        {
+            _writeLock.Release();
+        }
+    }
+
+    internal static long Ms(DateTimeOffset at) => at.ToUnixTimeMilliseconds();
+
+    internal static long? Ms(DateTimeOffset? at) => at?.ToUnixTimeMilliseconds();
+
+    internal static DateTimeOffset At(long ms) => DateTimeOffset.FromUnixTimeMilliseconds(ms);
+
+    internal static DateTimeOffset? At(long? ms) => ms is null ? null : DateTimeOffset.FromUnixTimeMilliseconds(ms.Value);
+
+    /// <summary>Queries shared by reads and transactions.</summary>
+    internal static class Sql
+    {
+        public const string OutboxColumns =
+            "id, dedupe_key AS DedupeKey, enrolment_id AS EnrolmentId, kind, template, payload, status, attempts, " +
+            "next_attempt_at AS NextAttemptAt, last_error AS LastError, created_at AS CreatedAt, sent_at AS SentAt";
+
+        public static async Task<StoredEnrolment?> GetEnrolmentAsync(DbConnection c, DbTransaction? tx, Guid id)
+        {
+            var row = await c.QuerySingleOrDefaultAsync<EnrolmentRow>(
+                "SELECT state, version, next_wake_at AS NextWakeAt FROM enrolments WHERE id = @id", new { id = id.ToString() }, tx);
+            return row is null
+                ? null
+                : new StoredEnrolment(JsonSerializer.Deserialize<EnrolmentState>(row.State, JsonBody.Options)!, row.Version, At(row.NextWakeAt));
+        }
+
+        public static async Task<Guid?> FindEnrolmentIdAsync(DbConnection c, DbTransaction? tx, string programmeId, string schoolUrn, string externalId)
+        {
+            var id = await c.QuerySingleOrDefaultAsync<string>(
+                "SELECT id FROM enrolments WHERE programme_id = @programmeId AND school_urn = @schoolUrn AND external_id = @externalId",
+                new { programmeId, schoolUrn, externalId }, tx);
+            return id is null ? null : Guid.Parse(id);
+        }
+
+        public static async Task<LiveSession?> GetSessionAsync(DbConnection c, DbTransaction? tx, string id) =>
+            (await c.QuerySingleOrDefaultAsync<SessionRow>(
+                "SELECT id, programme_id AS ProgrammeId, title, starts_at AS StartsAt, ends_at AS EndsAt, location, capacity FROM live_sessions WHERE id = @id",
+                new { id }, tx))?.ToSession();
+
+        public static Task<int> CountActiveBookingsAsync(DbConnection c, DbTransaction? tx, string sessionId) =>
+            c.ExecuteScalarAsync<int>("SELECT COUNT(*) FROM session_bookings WHERE session_id = @sessionId AND status = 'booked'",
+                new { sessionId }, tx);
+    }
+
+    private sealed class WriteTransaction(SqliteConnection connection, SqliteTransaction transaction, SemaphoreSlim writeLock)
+        : IStoreTransaction
+    {
+        private bool _done;
+
+        public SqliteConnection Connection => connection;
+        public SqliteTransaction Transaction => transaction;
+
+        public Task<StoredEnrolment?> GetEnrolmentAsync(Guid id) => Sql.GetEnrolmentAsync(connection, transaction, id);
+
+        public Task<Guid?> FindEnrolmentIdAsync(string programmeId, string schoolUrn, string externalId) =>
+            Sql.FindEnrolmentIdAsync(connection, transaction, programmeId, schoolUrn, externalId);
+
+        public async Task<bool> InsertEnrolmentAsync(EnrolmentState state, DateTimeOffset? nextWakeAt, DateTimeOffset now) =>
+            await connection.ExecuteAsync(
+                """
+                INSERT INTO enrolments (id, programme_id, programme_version, school_urn, external_id, status, state, version, next_wake_at, created_at, updated_at)
+                VALUES (@id, @programmeId, @programmeVersion, @schoolUrn, @externalId, @status, @state, 1, @nextWakeAt, @now, @now)
+                ON CONFLICT (programme_id, school_urn, external_id) DO NOTHING
+                """,
+                new
+                {
+                    id = state.Id.ToString(), programmeId = state.ProgrammeId, programmeVersion = state.ProgrammeVersion,
+                    schoolUrn = state.SchoolUrn, externalId = state.Staff.ExternalId, status = StatusName(state.Status),
+                    state = JsonSerializer.Serialize(state, JsonBody.Options), nextWakeAt = Ms(nextWakeAt), now = Ms(now),
+                }, transaction) == 1;
+
+        public async Task<bool> UpdateEnrolmentAsync(EnrolmentState state, long expectedVersion, DateTimeOffset? nextWakeAt, DateTimeOffset now) =>
+            await connection.ExecuteAsync(
+                """
+                UPDATE enrolments SET status = @status, state = @state, version = version + 1, next_wake_at = @nextWakeAt, updated_at = @now
+                WHERE id = @id AND version = @expectedVersion
+                """,
+                new
+                {
+                    id = state.Id.ToString(), status = StatusName(state.Status), state = JsonSerializer.Serialize(state, JsonBody.Options),
+                    expectedVersion, nextWakeAt = Ms(nextWakeAt), now = Ms(now),
+                }, transaction) == 1;
+
+        public async Task<bool> AppendEventAsync(Guid enrolmentId, string key, WorkflowEvent evt, DateTimeOffset now) =>
+            await connection.ExecuteAsync(
+                """
+                INSERT INTO enrolment_events (enrolment_id, event_key, type, payload, recorded_at)
+                VALUES (@enrolmentId, @key, @type, @payload, @now)
+                ON CONFLICT (enrolment_id, event_key) DO NOTHING
+                """,
+                new
+                {
+                    enrolmentId = enrolmentId.ToString(), key, type = EventKeys.TypeName(evt),
+                    payload = JsonSerializer.Serialize(evt, JsonBody.Options), now = Ms(now),
+                }, transaction) == 1;
+
+        public Task<bool> HasEventAsync(Guid enrolmentId, string key) =>
+            connection.ExecuteScalarAsync<bool>(
+                "SELECT EXISTS (SELECT 1 FROM enrolment_events WHERE enrolment_id = @enrolmentId AND event_key = @key)",
+                new { enrolmentId = enrolmentId.ToString(), key }, transaction);
+
+        public async Task EnqueueEmailsAsync(Guid enrolmentId, IEnumerable<EmailEffect> effects, DateTimeOffset now)
+        {
+            foreach (var effect in effects)
+            {
+                await connection.ExecuteAsync(
+                    """
+                    INSERT INTO outbox (dedupe_key, enrolment_id, kind, template, payload, status, attempts, next_attempt_at, created_at)
+                    VALUES (@dedupeKey, @enrolmentId, 'email', @template, @payload, 'pending', 0, @now, @now)
+                    ON CONFLICT (dedupe_key) DO NOTHING
+                    """,
+                    new
+                    {
+                        dedupeKey = effect.DedupeKey, enrolmentId = enrolmentId.ToString(), template = effect.Template,
+                        payload = JsonSerializer.Serialize(effect, JsonBody.Options), now = Ms(now),
+                    }, transaction);
+            }
+        }
+
+        public Task InsertClientAsync(ApiClient client, string keyHash) =>
+            connection.ExecuteAsync(
+                "INSERT INTO api_clients (id, name, key_hash, scopes, created_at) VALUES (@id, @name, @keyHash, @scopes, @createdAt)",
+                new { id = client.Id.ToString(), name = client.Name, keyHash, scopes = string.Join(' ', client.Scopes), createdAt = Ms(client.CreatedAt) },
+                transaction);
+
+        public async Task<bool> RevokeClientAsync(Guid id, DateTimeOffset now) =>
+            await connection.ExecuteAsync(
+                "UPDATE api_clients SET revoked_at = @now WHERE id = @id AND revoked_at IS NULL",
+                new { id = id.ToString(), now = Ms(now) }, transaction) == 1;
+
+        public async Task<int> InsertProgrammeVersionAsync(string id, string document, DateTimeOffset now)
+        {
+            var version = await connection.ExecuteScalarAsync<int>(
+                "SELECT COALESCE(MAX(version), 0) + 1 FROM programmes WHERE id = @id", new { id }, transaction);
+            await connection.ExecuteAsync(
+                "INSERT INTO programmes (id, version, definition, created_at) VALUES (@id, @version, @document, @now)",
+                new { id, version, document, now = Ms(now) }, transaction);
+            return version;
+        }
+
+        public Task<LiveSession?> GetSessionAsync(string id) => Sql.GetSessionAsync(connection, transaction, id);
+
+        public Task UpsertSessionAsync(LiveSession s, DateTimeOffset now) =>
+            connection.ExecuteAsync(
+                """
+                INSERT INTO live_sessions (id, programme_id, title, starts_at, ends_at, location, capacity, created_at, updated_at)
+                VALUES (@Id, @ProgrammeId, @Title, @startsAt, @endsAt, @Location, @Capacity, @now, @now)
+                ON CONFLICT (id) DO UPDATE SET programme_id = excluded.programme_id, title = excluded.title,
+                    starts_at = excluded.starts_at, ends_at = excluded.ends_at, location = excluded.location,
+                    capacity = excluded.capacity, updated_at = excluded.updated_at
+                """,
+                new { s.Id, s.ProgrammeId, s.Title, startsAt = Ms(s.StartsAt), endsAt = Ms(s.EndsAt), s.Location, s.Capacity, now = Ms(now) },
+                transaction);
+
+        public Task<int> CountActiveBookingsAsync(string sessionId) => Sql.CountActiveBookingsAsync(connection, transaction, sessionId);
+
+        public Task<string?> GetBookingStatusAsync(string sessionId, Guid enrolmentId) =>
+            connection.QuerySingleOrDefaultAsync<string?>(
+                "SELECT status FROM session_bookings WHERE session_id = @sessionId AND enrolment_id = @enrolmentId",
+                new { sessionId, enrolmentId = enrolmentId.ToString() }, transaction);
+
+        public Task SetBookingAsync(string sessionId, Guid enrolmentId, string status, DateTimeOffset now) =>
+            connection.ExecuteAsync(
+                """
+                INSERT INTO session_bookings (session_id, enrolment_id, status, updated_at) VALUES (@sessionId, @enrolmentId, @status, @now)
+                ON CONFLICT (session_id, enrolment_id) DO UPDATE SET status = excluded.status, updated_at = excluded.updated_at
+                """,
+                new { sessionId, enrolmentId = enrolmentId.ToString(), status, now = Ms(now) }, transaction);
+
+        public async Task<IReadOnlyList<OutboxItem>> ClaimDueOutboxAsync(DateTimeOffset now, int limit, DateTimeOffset leaseUntil)
+        {
+            var rows = (await connection.QueryAsync<OutboxRow>(
+                $"""
+                 UPDATE outbox SET lease_until = @leaseUntil
+                 WHERE id IN (SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= @now
+                              AND (lease_until IS NULL OR lease_until <= @now) ORDER BY next_attempt_at LIMIT @limit)
+                 RETURNING {Sql.OutboxColumns}
+                 """,
+                new { now = Ms(now), limit, leaseUntil = Ms(leaseUntil) }, transaction)).ToList();
+            return rows.OrderBy(r => r.Id).Select(r => r.ToItem()).ToList();
+        }
+
+        public Task MarkSentAsync(long id, DateTimeOffset now) =>
+            connection.ExecuteAsync(
+                "UPDATE outbox SET status = 'sent', sent_at = @now, attempts = attempts + 1, lease_until = NULL, last_error = NULL WHERE id = @id",
+                new { id, now = Ms(now) }, transaction);
+
+        public Task MarkFailedAsync(long id, int attempts, DateTimeOffset? retryAt, string error) =>
+            connection.ExecuteAsync(
+                """
+                UPDATE outbox SET attempts = @attempts, lease_until = NULL, last_error = @error,
+                    status = CASE WHEN @retryAt IS NULL THEN 'dead' ELSE 'pending' END,
+                    next_attempt_at = COALESCE(@retryAt, next_attempt_at)
+                WHERE id = @id
+                """,
+                new { id, attempts, retryAt = Ms(retryAt), error }, transaction);
+
+        public async Task<bool> RequeueAsync(long id, DateTimeOffset now) =>
+            await connection.ExecuteAsync(
+                "UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = @now, lease_until = NULL WHERE id = @id AND status = 'dead'",
+                new { id, now = Ms(now) }, transaction) == 1;
+
+        public async Task<bool> ReserveResponseAsync(Guid clientId, string key, string requestHash, DateTimeOffset now) =>
+            await connection.ExecuteAsync(
+                """
+                INSERT INTO idempotent_requests (client_id, key, request_hash, created_at) VALUES (@clientId, @key, @requestHash, @now)
+                ON CONFLICT (client_id, key) DO NOTHING
+                """,
+                new { clientId = clientId.ToString(), key, requestHash, now = Ms(now) }, transaction) == 1;
+
+        public Task SaveResponseAsync(Guid clientId, string key, int statusCode, string? contentType, byte[] body) =>
+            connection.ExecuteAsync(
+                "UPDATE idempotent_requests SET status_code = @statusCode, content_type = @contentType, body = @body WHERE client_id = @clientId AND key = @key",
+                new { clientId = clientId.ToString(), key, statusCode, contentType, body }, transaction);
+
+        public Task ReleaseResponseAsync(Guid clientId, string key) =>
+            connection.ExecuteAsync("DELETE FROM idempotent_requests WHERE client_id = @clientId AND key = @key AND status_code IS NULL",
+                new { clientId = clientId.ToString(), key }, transaction);
+
+        public Task<int> ForgetResponsesBeforeAsync(DateTimeOffset cutoff) =>
+            connection.ExecuteAsync("DELETE FROM idempotent_requests WHERE created_at < @cutoff", new { cutoff = Ms(cutoff) }, transaction);
+
+        public async Task CommitAsync()
+        {
+            await transaction.CommitAsync();
+            _done = true;
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            try
+            {
+                if (!_done)
+                {
+                    await transaction.RollbackAsync();
+                }
+
+                await transaction.DisposeAsync();
+            }
+            finally
+            {
+                writeLock.Release();
+            }
+        }
+    }
+
+    private static string StatusName(EnrolmentStatus status) => JsonNamingPolicy.SnakeCaseLower.ConvertName(status.ToString());
+
+    // Row shapes are classes with setters: Dapper fills them by column name whatever type SQLite reports for a NULL.
+    private sealed class EnrolmentRow
+    {
+        public string State { get; set; } = "";
+        public long Version { get; set; }
+        public long? NextWakeAt { get; set; }
+    }
+
+    private sealed class ProgrammeRow
+    {
+        public string Id { get; set; } = "";
+        public long Version { get; set; }
+        public string Definition { get; set; } = "";
+        public long CreatedAt { get; set; }
+    }
+
+    private sealed class ClientRow
+    {
+        public string Id { get; set; } = "";
+        public string Name { get; set; } = "";
+        public string Scopes { get; set; } = "";
+        public long CreatedAt { get; set; }
+        public long? RevokedAt { get; set; }
+
+        public ApiClient ToClient() => new(Guid.Parse(Id), Name, Scopes.Split(' ', StringSplitOptions.RemoveEmptyEntries), At(CreatedAt), At(RevokedAt));
+    }
+
+    private sealed class SessionRow
+    {
+        public string Id { get; set; } = "";
+        public string ProgrammeId { get; set; } = "";
+        public string Title { get; set; } = "";
+        public long StartsAt { get; set; }
+        public long EndsAt { get; set; }
+        public string Location { get; set; } = "";
+        public long Capacity { get; set; }
+
+        public LiveSession ToSession() => new(Id, ProgrammeId, Title, At(StartsAt), At(EndsAt), Location, (int)Capacity);
+    }
+
+    private sealed class ResponseRow
+    {
+        public string RequestHash { get; set; } = "";
+        public long? StatusCode { get; set; }
+        public string? ContentType { get; set; }
+        public byte[]? Body { get; set; }
+    }
+
+    private sealed class OutboxRow
+    {
+        public long Id { get; set; }
+        public string DedupeKey { get; set; } = "";
+        public string? EnrolmentId { get; set; }
+        public string Kind { get; set; } = "";
+        public string Template { get; set; } = "";
+        public string Payload { get; set; } = "";
+        public string Status { get; set; } = "";
+        public long Attempts { get; set; }
+        public long NextAttemptAt { get; set; }
+        public string? LastError { get; set; }
+        public long CreatedAt { get; set; }
+        public long? SentAt { get; set; }
+
+        public OutboxItem ToItem() => new(Id, DedupeKey, EnrolmentId is null ? null : Guid.Parse(EnrolmentId), Kind, Template, Payload,
+            Status, (int)Attempts, At(NextAttemptAt), LastError, At(CreatedAt), At(SentAt));
+    }
+}

@@ -1,0 +1,45 @@
+namespace SendWorkflows.Workflow;
+
+/// <summary>
+/// What the decider concluded from one event: the new state, the effects to write to the outbox
+/// in the same transaction, and when the enrolment next needs attention.
+/// </summary>
+public sealed record Decision(
+    EnrolmentState State,
+    IReadOnlyList<EmailEffect> Effects,
+    DateTimeOffset? NextWakeAt,
+    bool Changed,
+    Rejection? Rejection = null)
+{
+    public bool Rejected => Rejection is not null;
+}
+
+public enum RejectionKind
+{
+    /// <summary>The event refers to something the programme does not have, or asks for something impossible.</summary>
+    Invalid,
+
+    /// <summary>The event is well formed but the enrolment's state does not allow it (withdrawn, completed).</summary>
+    Conflict,
+}
+
+public sealed record Rejection(RejectionKind Kind, string Field, string Message);
+
+public sealed record EmailRecipient(string Email, string Name);
+
+/// <summary>
+/// An email to send. The model is a snapshot taken when the decision was made, so the message
+/// rendered by the dispatcher — perhaps after a restart — says what was true at that moment.
+/// </summary>
+public sealed record EmailEffect(
+    string Template,
+    string DedupeKey,
+    EmailRecipient To,
+    IReadOnlyDictionary<string, string> Model);
+
+/// <summary>The names of the email templates the workflow sends; they travel in <c>X-SendWorkflows-Template</c>.</summary>
+public static class EmailTemplates
+{
+    public const string Welcome = "welcome";
+    public const string Completion = "completion";
+}

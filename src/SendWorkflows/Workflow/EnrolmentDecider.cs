@@ -1,0 +1,245 @@
+using System.Globalization;
+using SendWorkflows.Programmes;
+
+namespace SendWorkflows.Workflow;
+
+/// <summary>
+/// The enrolment orchestration as a pure function: (state, event, now) → decision. No I/O and no
+/// clock of its own, so every rule of the programme can be tested without a database.
+/// </summary>
+public static class EnrolmentDecider
+{
+    public static Decision Enrol(Guid id, string schoolUrn, StaffMember staff, ProgrammeVersion programme, DateTimeOffset now)
+    {
+        var definition = programme.Definition;
+        var state = new EnrolmentState
+        {
+            Id = id,
+            ProgrammeId = definition.Id,
+            ProgrammeVersion = programme.Version,
+            SchoolUrn = schoolUrn,
+            Staff = staff,
+            Status = EnrolmentStatus.Enrolled,
+            EnrolledAt = now,
+            Deadline = now + definition.CompletionWindow,
+        };
+
+        var effects = new List<EmailEffect> { Email(EmailTemplates.Welcome, state, definition) };
+        state = Settle(state, definition, effects);
+        return new Decision(state, effects, NextWake(state), Changed: true);
+    }
+
+    public static Decision Decide(EnrolmentState state, WorkflowEvent evt, ProgrammeDefinition programme, DateTimeOffset now)
+    {
+        var rejection = Check(state, evt, programme, now);
+        if (rejection is not null)
+        {
+            return new Decision(state, [], NextWake(state), Changed: false, rejection);
+        }
+
+        var next = Evolve(state, evt, now);
+        var effects = new List<EmailEffect>();
+        next = Settle(next, programme, effects);
+        var changed = !next.Equals(state);
+        return new Decision(next, effects, NextWake(next), changed);
+    }
+
+    /// <summary>The rules that refuse an event outright; nothing of a refused event is stored.</summary>
+    private static Rejection? Check(EnrolmentState state, WorkflowEvent evt, ProgrammeDefinition programme, DateTimeOffset now)
+    {
+        var withdrawn = state.WithdrawnAt is not null;
+        var completed = state.CompletedAt is not null;
+        return evt switch
+        {
+            ModuleCompleted m when programme.FindModule(m.ModuleId) is null =>
+                new(RejectionKind.Invalid, "moduleId", $"programme '{programme.Id}' has no module '{m.ModuleId}'."),
+            ModuleCompleted or SessionAttended or SessionMissed or LiveSessionBooked when withdrawn =>
+                new(RejectionKind.Conflict, "enrolmentId", "the enrolment is withdrawn; reinstate it before reporting progress."),
+            LiveSessionBooked when completed =>
+                new(RejectionKind.Conflict, "enrolmentId", "the enrolment is already completed; no live session is needed."),
+            DeadlineExtended when completed =>
+                new(RejectionKind.Conflict, "enrolmentId", "the enrolment is already completed."),
+            DeadlineExtended when withdrawn =>
+                new(RejectionKind.Conflict, "enrolmentId", "the enrolment is withdrawn; reinstate it first."),
+            DeadlineExtended d when d.NewDeadline <= now =>
+                new(RejectionKind.Invalid, "deadline", "must be in the future."),
+            DeadlineExtended d when d.NewDeadline <= state.Deadline =>
+                new(RejectionKind.Invalid, "deadline", $"must be later than the current deadline ({state.Deadline:O})."),
+            Withdrawn when completed =>
+                new(RejectionKind.Conflict, "enrolmentId", "the enrolment is already completed and cannot be withdrawn."),
+            _ => null,
+        };
+    }
+
+    /// <summary>Applies the event's facts to the state. Repeated or older facts leave it as it was.</summary>
+    private static EnrolmentState Evolve(EnrolmentState state, WorkflowEvent evt, DateTimeOffset now)
+    {
+        switch (evt)
+        {
+            case ModuleCompleted m:
+                return state.ModulesCompleted.TryGetValue(m.ModuleId, out var known) && known <= m.CompletedAt
+                    ? state
+                    : state with { ModulesCompleted = state.ModulesCompleted.SetItem(m.ModuleId, m.CompletedAt) };
+
+            case LiveSessionBooked b:
+            {
+                var session = SessionOf(state, b.SessionId);
+                return session.Booked && session.StartsAt == b.StartsAt
+                    ? state
+                    : WithSession(state, b.SessionId, session with { Booked = true, StartsAt = b.StartsAt });
+            }
+
+            case BookingCancelled c:
+            {
+                var session = SessionOf(state, c.SessionId);
+                return !session.Booked ? state : WithSession(state, c.SessionId, session with { Booked = false });
+            }
+
+            case SessionAttended a:
+            {
+                var session = SessionOf(state, a.SessionId);
+                return session.AttendedAt is { } at && at <= a.AttendedAt
+                    ? state
+                    : WithSession(state, a.SessionId, session with { AttendedAt = a.AttendedAt });
+            }
+
+            case SessionMissed m:
+            {
+                var session = SessionOf(state, m.SessionId);
+                return session.MissedReported ? state : WithSession(state, m.SessionId, session with { MissedReported = true });
+            }
+
+            case DeadlineExtended d:
+                return state with { Deadline = d.NewDeadline, LapsedAt = null };
+
+            case Withdrawn:
+                return state.WithdrawnAt is not null ? state : state with { WithdrawnAt = now };
+
+            case Reinstated:
+                return state.WithdrawnAt is null
+                    ? state
+                    : state with { WithdrawnAt = null, LapsedAt = now >= state.Deadline && state.CompletedAt is null ? now : state.LapsedAt };
+
+            case ContactDetailsChanged c:
+                return state.Staff == c.Staff ? state : state with { Staff = c.Staff };
+
+            case TimerFired:
+                return now >= state.Deadline && state is { CompletedAt: null, WithdrawnAt: null, LapsedAt: null }
+                    ? state with { LapsedAt = now }
+                    : state;
+
+            default:
+                return state;
+        }
+    }
+
+    /// <summary>
+    /// Derives completion and status from the facts. Completion is decided at most once: it is
+    /// recorded with the moment the last requirement was met, which depends only on the facts.
+    /// </summary>
+    private static EnrolmentState Settle(EnrolmentState state, ProgrammeDefinition programme, List<EmailEffect> effects)
+    {
+        if (state is { CompletedAt: null, WithdrawnAt: null } && RequirementsMetAt(state, programme) is { } metAt &&
+            (state.LapsedAt is null || metAt <= state.Deadline))
+        {
+            state = state with { CompletedAt = metAt, LapsedAt = null };
+            effects.Add(Email(EmailTemplates.Completion, state, programme));
+        }
+
+        var status = DeriveStatus(state, programme);
+        return status == state.Status ? state : state with { Status = status };
+    }
+
+    public static DateTimeOffset? RequirementsMetAt(EnrolmentState state, ProgrammeDefinition programme)
+    {
+        var latest = state.EnrolledAt;
+        foreach (var module in programme.RequiredModules)
+        {
+            if (!state.ModulesCompleted.TryGetValue(module.Id, out var at))
+            {
+                return null;
+            }
+
+            latest = Max(latest, at);
+        }
+
+        if (programme.LiveSessionsRequired > 0)
+        {
+            var attended = state.Sessions.Values
+                .Where(s => s.AttendedAt is not null)
+                .Select(s => s.AttendedAt!.Value)
+                .Order()
+                .ToList();
+            if (attended.Count < programme.LiveSessionsRequired)
+            {
+                return null;
+            }
+
+            latest = Max(latest, attended[programme.LiveSessionsRequired - 1]);
+        }
+
+        return latest;
+    }
+
+    private static EnrolmentStatus DeriveStatus(EnrolmentState state, ProgrammeDefinition programme)
+    {
+        if (state.WithdrawnAt is not null)
+        {
+            return EnrolmentStatus.Withdrawn;
+        }
+
+        if (state.CompletedAt is not null)
+        {
+            return EnrolmentStatus.Completed;
+        }
+
+        if (state.LapsedAt is not null)
+        {
+            return EnrolmentStatus.Lapsed;
+        }
+
+        if (programme.LiveSessionsRequired > 0 && programme.RequiredModules.All(m => state.ModulesCompleted.ContainsKey(m.Id)))
+        {
+            return EnrolmentStatus.AwaitingLiveSession;
+        }
+
+        return state.ModulesCompleted.IsEmpty && !state.Sessions.Values.Any(s => s.Attended)
+            ? EnrolmentStatus.Enrolled
+            : EnrolmentStatus.InProgress;
+    }
+
+    /// <summary>An open enrolment wakes at its deadline to lapse; closed ones never wake.</summary>
+    private static DateTimeOffset? NextWake(EnrolmentState state) =>
+        state.IsClosed ? null : state.Deadline;
+
+    private static EmailEffect Email(string template, EnrolmentState state, ProgrammeDefinition programme)
+    {
+        var model = new Dictionary<string, string>(StringComparer.Ordinal)
+        {
+            ["givenName"] = state.Staff.GivenName,
+            ["familyName"] = state.Staff.FamilyName,
+            ["programmeTitle"] = programme.Title,
+            ["issuer"] = programme.Issuer,
+            ["deadline"] = LongDate(state.Deadline),
+            ["enrolmentId"] = state.Id.ToString(),
+        };
+        if (state.CompletedAt is { } completedAt)
+        {
+            model["completedOn"] = LongDate(completedAt);
+        }
+
+        var name = $"{state.Staff.GivenName} {state.Staff.FamilyName}".Trim();
+        return new EmailEffect(template, $"{state.Id:N}:{template}", new EmailRecipient(state.Staff.Email, name), model);
+    }
+
+    private static string LongDate(DateTimeOffset at) =>
+        at.UtcDateTime.ToString("d MMMM yyyy", CultureInfo.InvariantCulture);
+
+    private static LiveSessionRecord SessionOf(EnrolmentState state, string sessionId) =>
+        state.Sessions.TryGetValue(sessionId, out var s) ? s : new LiveSessionRecord(false, null, null, false);
+
+    private static EnrolmentState WithSession(EnrolmentState state, string sessionId, LiveSessionRecord session) =>
+        state with { Sessions = state.Sessions.SetItem(sessionId, session) };
+
+    private static DateTimeOffset Max(DateTimeOffset a, DateTimeOffset b) => a >= b ? a : b;
+}

@@ -1,0 +1,62 @@
+using System.Collections.Immutable;
+
+namespace SendWorkflows.Workflow;
+
+public enum EnrolmentStatus
+{
+    Enrolled,
+    InProgress,
+    AwaitingLiveSession,
+    Completed,
+    Lapsed,
+    Withdrawn,
+}
+
+public enum StaffRole
+{
+    Teacher,
+    TeachingAssistant,
+    EarlyYearsPractitioner,
+    Lecturer,
+    Leader,
+    SupportStaff,
+}
+
+public sealed record StaffMember(string ExternalId, string GivenName, string FamilyName, string Email, StaffRole Role);
+
+/// <summary>What is known about one person and one live session. Attendance, once recorded, stands.</summary>
+public sealed record LiveSessionRecord(bool Booked, DateTimeOffset? StartsAt, DateTimeOffset? AttendedAt, bool MissedReported)
+{
+    public bool Attended => AttendedAt is not null;
+}
+
+/// <summary>
+/// Everything the decider knows about one enrolment. Progress is kept as facts (which module was
+/// completed when, which session was attended when) so that the status is derived from them and
+/// the same facts reach the same state whatever order they arrive in.
+/// </summary>
+public sealed record EnrolmentState
+{
+    public required Guid Id { get; init; }
+    public required string ProgrammeId { get; init; }
+    public required int ProgrammeVersion { get; init; }
+    public required string SchoolUrn { get; init; }
+    public required StaffMember Staff { get; init; }
+    public required EnrolmentStatus Status { get; init; }
+    public required DateTimeOffset EnrolledAt { get; init; }
+    public required DateTimeOffset Deadline { get; init; }
+
+    /// <summary>Module id to the earliest completion time reported for it.</summary>
+    public ImmutableSortedDictionary<string, DateTimeOffset> ModulesCompleted { get; init; } =
+        ImmutableSortedDictionary.Create<string, DateTimeOffset>(StringComparer.Ordinal);
+
+    /// <summary>Live session id to what is known about this person and that session.</summary>
+    public ImmutableSortedDictionary<string, LiveSessionRecord> Sessions { get; init; } =
+        ImmutableSortedDictionary.Create<string, LiveSessionRecord>(StringComparer.Ordinal);
+
+    public DateTimeOffset? CompletedAt { get; init; }
+    public DateTimeOffset? LapsedAt { get; init; }
+    public DateTimeOffset? WithdrawnAt { get; init; }
+
+    public bool IsClosed => Status is EnrolmentStatus.Completed or EnrolmentStatus.Withdrawn or EnrolmentStatus.Lapsed;
+}

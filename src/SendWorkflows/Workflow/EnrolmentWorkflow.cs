@@ -1,0 +1,204 @@
+using SendWorkflows.Programmes;
+using SendWorkflows.Storage;
+
+namespace SendWorkflows.Workflow;
+
+public enum ApplyStatus
+{
+    /// <summary>The event changed the enrolment; its event, state and effects were written together.</summary>
+    Applied,
+
+    /// <summary>The event was valid but changed nothing (an older or repeated fact); nothing was written.</summary>
+    Unchanged,
+
+    /// <summary>An event with the same key is already stored; nothing was written.</summary>
+    Duplicate,
+
+    NotFound,
+    Rejected,
+}
+
+public sealed record ApplyOutcome(ApplyStatus Status, StoredEnrolment? Enrolment, Rejection? Rejection = null, int Effects = 0);
+
+public sealed record EnrolmentRequest(string ProgrammeId, string SchoolUrn, StaffMember Staff);
+
+public sealed record EnrolOutcome(StoredEnrolment Enrolment, bool Created);
+
+/// <summary>
+/// Runs the decider against stored enrolments: load the state, decide, and write the event, the new
+/// state (checked against its version) and the effects in one transaction. All I/O of the
+/// orchestration happens here; all of its rules live in <see cref="EnrolmentDecider"/>.
+/// </summary>
+public sealed class EnrolmentWorkflow(IWorkflowStore store, ProgrammeCatalogue programmes, TimeProvider clock, WorkSignal signal)
+{
+    private const int MaxConcurrencyRetries = 5;
+
+    /// <summary>
+    /// Enrols each person in one transaction. A person already enrolled on the programme at the
+    /// school is not enrolled again; changed contact details are applied to the existing enrolment.
+    /// </summary>
+    public async Task<IReadOnlyList<EnrolOutcome>> EnrolAsync(IReadOnlyList<(EnrolmentRequest Request, ProgrammeVersion Programme)> people, CancellationToken ct)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                var outcomes = new List<EnrolOutcome>(people.Count);
+                var effects = 0;
+                await using (var tx = await store.BeginAsync(ct))
+                {
+                    var now = clock.GetUtcNow();
+                    foreach (var (request, programme) in people)
+                    {
+                        var decision = EnrolmentDecider.Enrol(Guid.CreateVersion7(now), request.SchoolUrn, request.Staff, programme, now);
+                        if (await tx.InsertEnrolmentAsync(decision.State, decision.NextWakeAt, now))
+                        {
+                            await tx.AppendEventAsync(decision.State.Id, EventKeys.For(new Enrolled(request.Staff)), new Enrolled(request.Staff), now);
+                            await tx.EnqueueEmailsAsync(decision.State.Id, decision.Effects, now);
+                            effects += decision.Effects.Count;
+                            outcomes.Add(new EnrolOutcome(new StoredEnrolment(decision.State, 1, decision.NextWakeAt), Created: true));
+                            continue;
+                        }
+
+                        var id = await tx.FindEnrolmentIdAsync(request.ProgrammeId, request.SchoolUrn, request.Staff.ExternalId)
+                                 ?? throw new InvalidOperationException("An enrolment conflicted on its identity but could not be found.");
+                        var applied = await ApplyInAsync(tx, id, new ContactDetailsChanged(request.Staff), ct);
+                        effects += applied.Effects;
+                        outcomes.Add(new EnrolOutcome(applied.Enrolment!, Created: false));
+                    }
+
+                    await tx.CommitAsync();
+                }
+
+                if (effects > 0)
+                {
+                    signal.Notify();
+                }
+
+                return outcomes;
+            }
+            catch (ConcurrentUpdateException) when (attempt < MaxConcurrencyRetries)
+            {
+            }
+        }
+    }
+
+    /// <summary>Applies one event to one enrolment in its own transaction.</summary>
+    public async Task<ApplyOutcome> ApplyAsync(Guid enrolmentId, WorkflowEvent evt, CancellationToken ct)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                ApplyOutcome outcome;
+                await using (var tx = await store.BeginAsync(ct))
+                {
+                    outcome = await ApplyInAsync(tx, enrolmentId, evt, ct);
+                    if (outcome.Status == ApplyStatus.Applied)
+                    {
+                        await tx.CommitAsync();
+                    }
+                }
+
+                NotifyIfEffects(outcome);
+                return outcome;
+            }
+            catch (ConcurrentUpdateException) when (attempt < MaxConcurrencyRetries)
+            {
+            }
+        }
+    }
+
+    /// <summary>
+    /// Applies one event inside a transaction the caller owns, so that it can be combined with other
+    /// writes (a booking row, a whole attendance register). The caller commits, and calls
+    /// <see cref="NotifyIfEffects"/> afterwards.
+    /// </summary>
+    public async Task<ApplyOutcome> ApplyInAsync(IStoreTransaction tx, Guid enrolmentId, WorkflowEvent evt, CancellationToken ct)
+    {
+        var stored = await tx.GetEnrolmentAsync(enrolmentId);
+        if (stored is null)
+        {
+            return new ApplyOutcome(ApplyStatus.NotFound, null);
+        }
+
+        var key = EventKeys.For(evt);
+        if (await tx.HasEventAsync(enrolmentId, key))
+        {
+            return new ApplyOutcome(ApplyStatus.Duplicate, stored);
+        }
+
+        var programme = await programmes.GetVersionAsync(stored.State.ProgrammeId, stored.State.ProgrammeVersion, ct);
+        var now = clock.GetUtcNow();
+        var decision = EnrolmentDecider.Decide(stored.State, evt, programme.Definition, now);
+        if (decision.Rejection is { } rejection)
+        {
+            return new ApplyOutcome(ApplyStatus.Rejected, stored, rejection);
+        }
+
+        if (!decision.Changed && decision.Effects.Count == 0 && decision.NextWakeAt == stored.NextWakeAt)
+        {
+            return new ApplyOutcome(ApplyStatus.Unchanged, stored);
+        }
+
+        await tx.AppendEventAsync(enrolmentId, key, evt, now);
+        if (!await tx.UpdateEnrolmentAsync(decision.State, stored.Version, decision.NextWakeAt, now))
+        {
+            throw new ConcurrentUpdateException(enrolmentId);
+        }
+
+        await tx.EnqueueEmailsAsync(enrolmentId, decision.Effects, now);
+        return new ApplyOutcome(ApplyStatus.Applied, new StoredEnrolment(decision.State, stored.Version + 1, decision.NextWakeAt),
+            Effects: decision.Effects.Count);
+    }
+
+    public void NotifyIfEffects(ApplyOutcome outcome)
+    {
+        if (outcome.Effects > 0)
+        {
+            signal.Notify();
+        }
+    }
+
+    /// <summary>Fires every enrolment timer that is due, in batches; returns how many fired.</summary>
+    public async Task<int> FireDueTimersAsync(int batchSize, CancellationToken ct)
+    {
+        var now = clock.GetUtcNow();
+        var due = await store.DueEnrolmentsAsync(now, batchSize, ct);
+        if (due.Count == 0)
+        {
+            return 0;
+        }
+
+        var fired = 0;
+        var effects = 0;
+        await using (var tx = await store.BeginAsync(ct))
+        {
+            foreach (var id in due)
+            {
+                var stored = await tx.GetEnrolmentAsync(id);
+                if (stored?.NextWakeAt is not { } wakeAt || wakeAt > now)
+                {
+                    continue;
+                }
+
+                var outcome = await ApplyInAsync(tx, id, new TimerFired(wakeAt), ct);
+                effects += outcome.Effects;
+                fired++;
+            }
+
+            await tx.CommitAsync();
+        }
+
+        if (effects > 0)
+        {
+            signal.Notify();
+        }
+
+        return fired;
+    }
+}
+
+/// <summary>Another writer changed the enrolment between our read and our write; the operation is retried.</summary>
+public sealed class ConcurrentUpdateException(Guid enrolmentId)
+    : Exception($"Enrolment {enrolmentId} was changed concurrently.");

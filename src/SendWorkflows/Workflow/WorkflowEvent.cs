@@ -1,0 +1,77 @@
+using System.Text.Json.Serialization;
+
+namespace SendWorkflows.Workflow;
+
+/// <summary>
+/// Something that happened to an enrolment. Each is stored once in the event log under a key that
+/// makes a repeated delivery recognisable (see <see cref="EventKeys"/>).
+/// </summary>
+[JsonPolymorphic(TypeDiscriminatorPropertyName = "type")]
+[JsonDerivedType(typeof(Enrolled), "enrolled")]
+[JsonDerivedType(typeof(ModuleCompleted), "module_completed")]
+[JsonDerivedType(typeof(LiveSessionBooked), "live_session_booked")]
+[JsonDerivedType(typeof(BookingCancelled), "booking_cancelled")]
+[JsonDerivedType(typeof(SessionAttended), "session_attended")]
+[JsonDerivedType(typeof(SessionMissed), "session_missed")]
+[JsonDerivedType(typeof(DeadlineExtended), "deadline_extended")]
+[JsonDerivedType(typeof(Withdrawn), "withdrawn")]
+[JsonDerivedType(typeof(Reinstated), "reinstated")]
+[JsonDerivedType(typeof(ContactDetailsChanged), "contact_details_changed")]
+[JsonDerivedType(typeof(TimerFired), "timer_fired")]
+public abstract record WorkflowEvent;
+
+public sealed record Enrolled(StaffMember Staff) : WorkflowEvent;
+
+public sealed record ModuleCompleted(string ModuleId, DateTimeOffset CompletedAt) : WorkflowEvent;
+
+public sealed record LiveSessionBooked(string SessionId, DateTimeOffset StartsAt) : WorkflowEvent;
+
+public sealed record BookingCancelled(string SessionId) : WorkflowEvent;
+
+public sealed record SessionAttended(string SessionId, DateTimeOffset AttendedAt) : WorkflowEvent;
+
+public sealed record SessionMissed(string SessionId) : WorkflowEvent;
+
+public sealed record DeadlineExtended(DateTimeOffset NewDeadline) : WorkflowEvent;
+
+public sealed record Withdrawn(string? Reason) : WorkflowEvent;
+
+public sealed record Reinstated : WorkflowEvent;
+
+public sealed record ContactDetailsChanged(StaffMember Staff) : WorkflowEvent;
+
+/// <summary>The enrolment's next-wake time has come; <paramref name="DueAt"/> is the wake time that fired.</summary>
+public sealed record TimerFired(DateTimeOffset DueAt) : WorkflowEvent;
+
+/// <summary>The idempotency keys under which events are stored: equal keys mean the same event.</summary>
+public static class EventKeys
+{
+    public static string For(WorkflowEvent e) => e switch
+    {
+        Enrolled => "enrolled",
+        ModuleCompleted m => $"module:{m.ModuleId}:{m.CompletedAt.UtcTicks}",
+        SessionAttended a => $"attended:{a.SessionId}",
+        SessionMissed m => $"missed:{m.SessionId}",
+        TimerFired t => $"timer:{t.DueAt.UtcTicks}",
+        // Bookings and lifecycle changes may legitimately repeat (book, cancel, book again; withdraw, reinstate, withdraw again); a retried
+        // HTTP request is recognised by its Idempotency-Key instead, and the decider treats a
+        // change to the state the enrolment is already in as no change.
+        _ => $"{TypeName(e)}:{Guid.NewGuid():N}",
+    };
+
+    public static string TypeName(WorkflowEvent e) => e switch
+    {
+        Enrolled => "enrolled",
+        ModuleCompleted => "module_completed",
+        LiveSessionBooked => "live_session_booked",
+        BookingCancelled => "booking_cancelled",
+        SessionAttended => "session_attended",
+        SessionMissed => "session_missed",
+        DeadlineExtended => "deadline_extended",
+        Withdrawn => "withdrawn",
+        Reinstated => "reinstated",
+        ContactDetailsChanged => "contact_details_changed",
+        TimerFired => "timer_fired",
+        _ => throw new ArgumentOutOfRangeException(nameof(e), e.GetType().Name, "unknown event"),
+    };
+}
