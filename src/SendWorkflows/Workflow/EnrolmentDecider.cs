@@ -145,6 +145,12 @@ public static class EnrolmentDecider
             state = state with { CompletedAt = metAt, LapsedAt = null };
             effects.Add(Email(EmailTemplates.Completion, state, programme));
         }
+        else if (state.CompletedAt is { } completedAt && RequirementsMetAt(state, programme) is { } earlier && earlier < completedAt)
+        {
+            // An earlier fact reported after completion (a module first done sooner than we were told)
+            // moves the completion time back, so it never depends on the order reports arrived in.
+            state = state with { CompletedAt = earlier };
+        }
 
         var status = DeriveStatus(state, programme);
         return status == state.Status ? state : state with { Status = status };

@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using System.Text.Json.Serialization;
 
 namespace SendWorkflows.Workflow;
 
@@ -27,6 +28,7 @@ public sealed record StaffMember(string ExternalId, string GivenName, string Fam
 /// <summary>What is known about one person and one live session. Attendance, once recorded, stands.</summary>
 public sealed record LiveSessionRecord(bool Booked, DateTimeOffset? StartsAt, DateTimeOffset? AttendedAt, bool MissedReported)
 {
+    [JsonIgnore]
     public bool Attended => AttendedAt is not null;
 }
 
@@ -58,5 +60,6 @@ public sealed record EnrolmentState
     public DateTimeOffset? LapsedAt { get; init; }
     public DateTimeOffset? WithdrawnAt { get; init; }
 
+    [JsonIgnore]
     public bool IsClosed => Status is EnrolmentStatus.Completed or EnrolmentStatus.Withdrawn or EnrolmentStatus.Lapsed;
 }

@@ -1,0 +1,102 @@
+using System.Text.Json;
+using FsCheck;
+using FsCheck.Fluent;
+using SendWorkflows.Http;
+using SendWorkflows.Workflow;
+
+namespace SendWorkflows.Tests.Workflow;
+
+/// <summary>
+/// DESIGN §3: whatever order progress arrives in, and however often each event is delivered, the
+/// enrolment reaches the same state and completes at most once.
+/// </summary>
+public sealed class EnrolmentDeciderProperties
+{
+    private static readonly Config Runs = Config.QuickThrowOnFailure.WithMaxTest(500);
+
+    /// <summary>
+    /// A valid history: some of the progress facts a person could produce, each at a time within the
+    /// window. Bookings are left out on purpose: they are commands judged against the current state
+    /// (a full session, an enrolment already completed), not facts, so their order matters.
+    /// </summary>
+    private static readonly Gen<List<WorkflowEvent>> Histories =
+        from m1 in Gen.Choose(0, 20 * 24)
+        from m2 in Gen.Choose(0, 20 * 24)
+        from extra in Gen.Choose(0, 20 * 24)
+        from attendedLeeds in Gen.Choose(0, 20 * 24)
+        from attendedYork in Gen.Choose(0, 20 * 24)
+        from facts in Gen.SubListOf(new WorkflowEvent[]
+        {
+            new ModuleCompleted("m1", At(m1)),
+            new ModuleCompleted("m2", At(m2)),
+            new ModuleCompleted("m2", At(m2 + 5)),
+            new ModuleCompleted("extra", At(extra)),
+            new SessionAttended("leeds", At(attendedLeeds)),
+            new SessionMissed("york"),
+            new SessionAttended("york", At(attendedYork)),
+        })
+        select facts.ToList();
+
+    /// <summary>The same history reordered, with some events delivered more than once.</summary>
+    private static Gen<(List<WorkflowEvent> Original, List<WorkflowEvent> Delivered)> Deliveries =>
+        from history in Histories
+        from repeats in Gen.SubListOf((IEnumerable<WorkflowEvent>)history)
+        from delivered in Gen.Shuffle(history.Concat(repeats).Concat(repeats).ToArray())
+        select (history, delivered.ToList());
+
+    [Fact]
+    public void any_reordering_or_duplication_of_progress_reaches_the_same_state()
+    {
+        Prop.ForAll(Deliveries.ToArbitrary(), pair =>
+        {
+            var inOrder = Replay(pair.Original);
+            var shuffled = Replay(pair.Delivered);
+            return Fingerprint(inOrder.State) == Fingerprint(shuffled.State);
+        }).Check(Runs);
+    }
+
+    [Fact]
+    public void any_delivery_order_completes_at_most_once_and_exactly_once_when_every_requirement_is_met()
+    {
+        Prop.ForAll(Deliveries.ToArbitrary(), pair =>
+        {
+            var s = Replay(pair.Delivered);
+            var completions = s.EmailsOf(EmailTemplates.Completion);
+            var requirementsMet =
+                pair.Original.OfType<ModuleCompleted>().Select(m => m.ModuleId).ToHashSet().IsSupersetOf(["m1", "m2"]) &&
+                pair.Original.OfType<SessionAttended>().Any();
+            return completions == (requirementsMet ? 1 : 0) &&
+                   (s.State.Status == EnrolmentStatus.Completed) == requirementsMet;
+        }).Check(Runs);
+    }
+
+    [Fact]
+    public void a_timer_never_leaves_an_enrolment_due_again_at_the_same_moment()
+    {
+        // Otherwise the sweep would pick the same enrolment up forever.
+        var gen = from history in Histories from hours in Gen.Choose(0, 40 * 24) select (history, hours);
+        Prop.ForAll(gen.ToArbitrary(), input =>
+        {
+            var s = Replay(input.history);
+            s.Now = DeciderScenario.Start.AddHours(input.hours);
+            var decision = s.Apply(new TimerFired(s.Now));
+            return decision.NextWakeAt is null || decision.NextWakeAt > s.Now;
+        }).Check(Runs);
+    }
+
+    private static DeciderScenario Replay(IEnumerable<WorkflowEvent> events)
+    {
+        var s = new DeciderScenario();
+        s.Now = DeciderScenario.Start.AddDays(21);
+        foreach (var e in events)
+        {
+            s.Apply(e);
+        }
+
+        return s;
+    }
+
+    private static string Fingerprint(EnrolmentState state) => JsonSerializer.Serialize(state, JsonBody.Options);
+
+    private static DateTimeOffset At(int hours) => DeciderScenario.Start.AddHours(hours);
+}
