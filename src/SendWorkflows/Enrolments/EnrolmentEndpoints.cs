@@ -1,7 +1,6 @@
 using System.Net.Mail;
 using System.Text.Json;
 using Microsoft.AspNetCore.Http.HttpResults;
-using Microsoft.AspNetCore.Mvc;
 using SendWorkflows.Clients;
 using SendWorkflows.Http;
 using SendWorkflows.Programmes;
@@ -15,7 +14,9 @@ public static class EnrolmentEndpoints
 
     public sealed record EnrolmentBody(string? ProgrammeId, string? SchoolUrn, StaffBody? Staff);
 
-    public sealed record BatchResult(int Index, int Status, Guid? Id, string? StatusUrl, ProblemDetails? Problem);
+    /// <summary>One row's answer: the enrolment (201 new, 200 existing) or a problem naming the field.</summary>
+    /// <remarks><see cref="Problem"/> is typed as object so the serializer writes the full problem, field errors included.</remarks>
+    public sealed record BatchResult(int Index, int Status, Guid? Id, string? StatusUrl, object? Problem);
 
     public sealed record BatchResponse(IReadOnlyList<BatchResult> Results);
 

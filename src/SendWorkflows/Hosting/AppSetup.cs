@@ -23,7 +23,7 @@ public static class AppSetup
         var configuration = builder.Configuration;
 
         builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = EnrolmentEndpoints.MaxBatchBytes + 1);
-        services.AddProblemDetails();
+        services.AddProblemDetails(o => o.CustomizeProblemDetails = NameTheField);
         services.ConfigureHttpJsonOptions(o => JsonBody.Configure(o.SerializerOptions));
         services.AddOpenApi();
         services.AddAuthentication(ApiKeyAuthenticationHandler.SchemeName)
@@ -47,6 +47,33 @@ public static class AppSetup
         services.AddSingleton<PublicUrls>();
         services.AddHostedService<WorkflowLoop>();
         return builder;
+    }
+
+    /// <summary>
+    /// Problems the framework raises itself (no route for the method, wrong media type) name the
+    /// part of the request to fix, like every other problem of the API.
+    /// </summary>
+    private static void NameTheField(ProblemDetailsContext context)
+    {
+        var details = context.ProblemDetails;
+        if (details is HttpValidationProblemDetails || details.Extensions.ContainsKey("errors"))
+        {
+            return;
+        }
+
+        var field = details.Status switch
+        {
+            StatusCodes.Status415UnsupportedMediaType => ("Content-Type", "must be application/json."),
+            StatusCodes.Status405MethodNotAllowed => ("method", $"{context.HttpContext.Request.Method} is not allowed on this path."),
+            StatusCodes.Status404NotFound => ("path", "no such resource or route."),
+            StatusCodes.Status413PayloadTooLarge => ("body", "is too large."),
+            StatusCodes.Status400BadRequest => ("body", "could not be read."),
+            _ => ((string, string)?)null,
+        };
+        if (field is var (name, message))
+        {
+            details.Extensions["errors"] = new Dictionary<string, string[]> { [name] = [message] };
+        }
     }
 
     private static IWorkflowStore CreateStore(IConfiguration configuration)
