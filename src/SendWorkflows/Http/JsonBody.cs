@@ -67,9 +67,14 @@ public static class JsonBody
                 ? (null, Problems.Field("body", "must be a JSON object, not null."))
                 : (value, null);
         }
-        catch (JsonException e)
+        catch (JsonException e) when (IsAboutAValue(e))
         {
             return (null, Problems.Field(FieldFromPath(e.Path), Describe(e)));
+        }
+        catch (JsonException e)
+        {
+            // Broken syntax is a problem with the whole body, wherever the reader noticed it.
+            return (null, Problems.Field("body", $"is not valid JSON (near {e.Path ?? "$"}, line {e.LineNumber + 1}, byte {e.BytePositionInLine})."));
         }
     }
 
@@ -118,6 +123,12 @@ public static class JsonBody
         return field.Length == 0 ? "body" : field;
     }
 
+    /// <summary>Well-formed JSON with a value of the wrong type or shape, as opposed to broken syntax.</summary>
+    private static bool IsAboutAValue(JsonException e) =>
+        e.InnerException is FormatException or InvalidOperationException ||
+        e.Message.Contains("could not be converted", StringComparison.Ordinal) ||
+        e.Message.Contains("could not be mapped", StringComparison.Ordinal);
+
     private static string Describe(JsonException e)
     {
         // The serializer's own message repeats the path and names CLR types; keep only what helps a caller.
@@ -131,12 +142,7 @@ public static class JsonBody
             return "is not a recognised property.";
         }
 
-        if (e.Message.Contains("could not be converted", StringComparison.Ordinal))
-        {
-            return "has the wrong type or format for this field.";
-        }
-
-        return e.Path is null or "$" ? "is not valid JSON." : "is not valid JSON at this point.";
+        return "has the wrong type or format for this field.";
     }
 
     /// <summary>Dates must carry an explicit offset: a timestamp without one would be read in the server's zone.</summary>

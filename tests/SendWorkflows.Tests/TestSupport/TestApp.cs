@@ -23,8 +23,12 @@ public sealed class TestApp : WebApplicationFactory<Program>
     private readonly bool _ownsRoot;
     private readonly Dictionary<string, string?> _settings;
 
-    public TestApp(string? root = null, ManualClock? clock = null, Dictionary<string, string?>? settings = null)
+    private readonly Action<IServiceCollection>? _services;
+
+    public TestApp(string? root = null, ManualClock? clock = null, Dictionary<string, string?>? settings = null,
+        Action<IServiceCollection>? services = null)
     {
+        _services = services;
         _ownsRoot = root is null;
         Root = root ?? Directory.CreateTempSubdirectory("sendworkflows-test-").FullName;
         Clock = clock ?? new ManualClock();
@@ -53,7 +57,11 @@ public sealed class TestApp : WebApplicationFactory<Program>
     {
         builder.UseEnvironment("Development");
         builder.ConfigureAppConfiguration((_, config) => config.AddInMemoryCollection(_settings));
-        builder.ConfigureServices(services => services.AddSingleton<TimeProvider>(Clock));
+        builder.ConfigureServices(services =>
+        {
+            services.AddSingleton<TimeProvider>(Clock);
+            _services?.Invoke(services);
+        });
     }
 
     public HttpClient Admin() => WithKey(AdminKey);

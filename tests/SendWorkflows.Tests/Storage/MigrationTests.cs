@@ -1,0 +1,62 @@
+using System.Diagnostics;
+using Microsoft.Data.Sqlite;
+using SendWorkflows.Storage;
+
+namespace SendWorkflows.Tests.Storage;
+
+public sealed class MigrationTests
+{
+    [Fact]
+    public async Task migrating_twice_applies_each_migration_once()
+    {
+        var dir = Directory.CreateTempSubdirectory("sendworkflows-migrate-").FullName;
+        var db = Path.Combine(dir, "store.db");
+        await using (var store = new SqliteStore($"Data Source={db}"))
+        {
+            await store.MigrateAsync(CancellationToken.None);
+            await store.MigrateAsync(CancellationToken.None);
+        }
+
+        var expected = SqliteStore.Migrations("sqlite").Count();
+        Assert.True(expected >= 1);
+        Assert.Equal(expected, Query(db, "SELECT COUNT(*) FROM schema_migrations"));
+        Assert.Equal("wal", QueryText(db, "PRAGMA journal_mode"));
+        Directory.Delete(dir, recursive: true);
+    }
+
+    [Fact]
+    public async Task the_migrate_command_creates_the_schema_and_exits()
+    {
+        var dir = Directory.CreateTempSubdirectory("sendworkflows-migrate-").FullName;
+        var app = Path.Combine(AppContext.BaseDirectory, "SendWorkflows.dll");
+        var start = new ProcessStartInfo("dotnet", [app, "migrate"])
+        {
+            WorkingDirectory = dir,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            Environment = { ["Storage__ConnectionString"] = "Data Source=data/cli.db", ["ASPNETCORE_ENVIRONMENT"] = "Development" },
+        };
+        using var process = Process.Start(start)!;
+        var output = await process.StandardOutput.ReadToEndAsync();
+        var errors = await process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync(new CancellationTokenSource(TimeSpan.FromSeconds(60)).Token);
+
+        Assert.True(process.ExitCode == 0, output + errors);
+        Assert.Contains("Migrations applied.", output, StringComparison.Ordinal);
+        var db = Path.Combine(dir, "data", "cli.db");
+        Assert.Equal(1, Query(db, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'enrolments'"));
+        SqliteConnection.ClearAllPools();
+        Directory.Delete(dir, recursive: true);
+    }
+
+    private static long Query(string db, string sql) => Convert.ToInt64(QueryText(db, sql), System.Globalization.CultureInfo.InvariantCulture);
+
+    private static string QueryText(string db, string sql)
+    {
+        using var connection = new SqliteConnection($"Data Source={db};Pooling=False");
+        connection.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        return Convert.ToString(command.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture)!;
+    }
+}
