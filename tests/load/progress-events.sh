@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# A small load loop: single progress events over HTTP against the service on embedded SQLite.
+# Usage: tests/load/progress-events.sh [seconds] [connections] [people]
+# Needs wrk (Debian package "wrk") and python3 (to count stored events). Bounded in time; loopback only.
+set -euo pipefail
+seconds=${1:-20}; connections=${2:-32}; people=${3:-1000}
+root=$(cd "$(dirname "$0")/../.." && pwd)
+work=$(mktemp -d)
+port=5199
+key="load-test-admin-key-$(date +%s)-0123456789"
+trap 'kill $app 2>/dev/null || true; wait $app 2>/dev/null || true; rm -rf "$work"' EXIT
+
+dotnet build -c Release "$root/src/SendWorkflows" -o "$work/app" >/dev/null
+(cd "$work" && ASPNETCORE_ENVIRONMENT=Development Auth__BootstrapAdminKey=$key Logging__LogLevel__Default=Warning \
+  dotnet app/SendWorkflows.dll --urls "http://127.0.0.1:$port" >"$work/app.log" 2>&1) &
+app=$!
+for _ in $(seq 1 60); do curl -fs "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.5; done
+
+python3 - "$people" >"$work/batch.json" <<'PY'
+import json, sys
+n = int(sys.argv[1])
+print(json.dumps([{"programmeId": "send-inclusion-core", "schoolUrn": "100004",
+                   "staff": {"externalId": f"L-{i}", "givenName": "Load", "familyName": f"Test {i}",
+                             "email": f"l{i}@school.example.org", "role": "teacher"}} for i in range(n)]))
+PY
+curl -fs -X POST "http://127.0.0.1:$port/api/v1/enrolments/batch" -H "Authorization: Bearer $key" \
+  -H 'Content-Type: application/json' --data-binary @"$work/batch.json" |
+  python3 -c 'import json,sys; [print(r["id"]) for r in json.load(sys.stdin)["results"]]' >"$work/ids.txt"
+
+before=$(python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute(\"select count(*) from enrolment_events where type='module_completed'\").fetchone()[0])" "$work/data/sendworkflows.db")
+ENROLMENT_IDS="$work/ids.txt" API_KEY=$key BASE_EPOCH=$(date +%s) \
+  wrk -t2 -c"$connections" -d"${seconds}s" -s "$root/tests/load/progress-events.lua" "http://127.0.0.1:$port" | tail -n 1
+after=$(python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute(\"select count(*) from enrolment_events where type='module_completed'\").fetchone()[0])" "$work/data/sendworkflows.db")
+echo "events stored: $((after - before)) in ${seconds}s = $(( (after - before) / seconds )) events/s"
