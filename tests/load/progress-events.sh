@@ -8,13 +8,17 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 work=$(mktemp -d)
 port=5199
 key="load-test-admin-key-$(date +%s)-0123456789"
-trap 'kill $app 2>/dev/null || true; wait $app 2>/dev/null || true; rm -rf "$work"' EXIT
+app=; trap 'if [ -n "$app" ]; then kill $app 2>/dev/null; wait $app 2>/dev/null; fi; rm -rf "$work"' EXIT
 
+if curl -fs "http://127.0.0.1:$port/healthz" >/dev/null 2>&1; then
+  echo "port $port is already in use; stop whatever is listening there first" >&2; exit 1
+fi
 dotnet build -c Release "$root/src/SendWorkflows" -o "$work/app" >/dev/null
 (cd "$work" && ASPNETCORE_ENVIRONMENT=Development Auth__BootstrapAdminKey=$key Logging__LogLevel__Default=Warning \
-  dotnet app/SendWorkflows.dll --urls "http://127.0.0.1:$port" >"$work/app.log" 2>&1) &
+  exec dotnet app/SendWorkflows.dll --urls "http://127.0.0.1:$port" >"$work/app.log" 2>&1) &
 app=$!
 for _ in $(seq 1 60); do curl -fs "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.5; done
+curl -fs "http://127.0.0.1:$port/healthz" >/dev/null || { echo "the service did not start:" >&2; cat "$work/app.log" >&2; exit 1; }
 
 python3 - "$people" >"$work/batch.json" <<'PY'
 import json, sys

@@ -47,7 +47,7 @@ public sealed class EmailComposer
         var hash = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(item.DedupeKey)))[..24];
         var domain = _from.Address.Split('@')[^1];
         var model = effect.Model;
-        return new EmailMessage($"<{effect.Template}.{hash}@{domain}>", _from, new EmailAddress(effect.To.Email, effect.To.Name),
+        return new EmailMessage($"<{hash}@{domain}>", _from, new EmailAddress(effect.To.Email, effect.To.Name),
             template.Subject(model).Trim(), template.Text(model), template.Html(model), date, headers);
     }
 

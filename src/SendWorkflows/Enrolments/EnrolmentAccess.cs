@@ -57,7 +57,7 @@ public sealed class EnrolmentAccess(IWorkflowStore store, ProgrammeCatalogue pro
             return problem;
         }
 
-        var outcome = await workflow.ApplyAsync(enrolment!.State.Id, evt, ct);
+        var outcome = await workflow.ApplyAsync(enrolment!.State.Id, evt, ct, enrolment);
         return outcome switch
         {
             { Rejection: { } rejection } => ToProblem(rejection),

@@ -55,6 +55,8 @@ public sealed class OutboxDispatcher(
             return new DispatchResult(0, 0, 0, 0);
         }
 
+        // Errors are kept with the effect (the store holds personal data anyway) but never logged:
+        // a relay's error text can quote the recipient's address.
         var outcomes = new List<(OutboxItem Item, string? Error)>(claimed.Count);
         foreach (var item in claimed)
         {
@@ -88,14 +90,14 @@ public sealed class OutboxDispatcher(
                 if (retryAt is null)
                 {
                     dead++;
-                    logger.LogError("Outbox effect {EffectId} ({Template}) failed {Attempts} times and is now dead: {Error}",
-                        item.Id, item.Template, attempts, error);
+                    logger.LogError("Outbox effect {EffectId} ({Template}) failed {Attempts} times and is now dead; see its lastError in the outbox.",
+                        item.Id, item.Template, attempts);
                 }
                 else
                 {
                     failed++;
-                    logger.LogWarning("Outbox effect {EffectId} ({Template}) failed attempt {Attempts}; retrying at {RetryAt:O}: {Error}",
-                        item.Id, item.Template, attempts, retryAt, error);
+                    logger.LogWarning("Outbox effect {EffectId} ({Template}) failed attempt {Attempts}; retrying at {RetryAt:O}.",
+                        item.Id, item.Template, attempts, retryAt);
                 }
             }
 

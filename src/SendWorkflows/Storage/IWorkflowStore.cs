@@ -48,8 +48,6 @@ public interface IStoreTransaction : IAsyncDisposable
     /// <summary>Appends the event; false when an event with the same key is already stored.</summary>
     Task<bool> AppendEventAsync(Guid enrolmentId, string key, WorkflowEvent evt, DateTimeOffset now);
 
-    Task<bool> HasEventAsync(Guid enrolmentId, string key);
-
     /// <summary>Writes effects to the outbox; an effect whose dedupe key is already there is skipped.</summary>
     Task EnqueueEmailsAsync(Guid enrolmentId, IEnumerable<EmailEffect> effects, DateTimeOffset now);
 

@@ -13,11 +13,24 @@ namespace SendWorkflows.Storage;
 /// go through a single long-lived connection guarded by an async lock (no busy-retry storms), while
 /// reads use pooled connections and run alongside them.
 /// </summary>
+/// <remarks>
+/// Group commit: each <see cref="BeginAsync"/> unit runs inside a SAVEPOINT of a shared
+/// transaction. When a unit finishes and another is already waiting for the writer, the lock passes
+/// on without committing; the last unit of a burst (or the hundredth) commits for all of them. A
+/// unit's <see cref="IStoreTransaction.CommitAsync"/> returns only after that real COMMIT, so an
+/// acknowledged write is always durable, and a unit that is rolled back undoes only its own savepoint.
+/// </remarks>
 public sealed class SqliteStore : IWorkflowStore, IAsyncDisposable
 {
     private readonly string _connectionString;
+    private const int MaxUnitsPerCommit = 100;
+
     private readonly SemaphoreSlim _writeLock = new(1, 1);
     private SqliteConnection? _writer;
+    private SqliteTransaction? _group;
+    private readonly List<TaskCompletionSource> _awaitingCommit = [];
+    private int _unitsInGroup;
+    private int _waitingForWriter;
 
     public SqliteStore(string connectionString)
     {
@@ -76,7 +89,16 @@ public sealed class SqliteStore : IWorkflowStore, IAsyncDisposable
 
     public async Task<IStoreTransaction> BeginAsync(CancellationToken ct)
     {
-        await _writeLock.WaitAsync(ct);
+        Interlocked.Increment(ref _waitingForWriter);
+        try
+        {
+            await _writeLock.WaitAsync(ct);
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _waitingForWriter);
+        }
+
         try
         {
             if (_writer is null)
@@ -89,12 +111,94 @@ public sealed class SqliteStore : IWorkflowStore, IAsyncDisposable
                 _writer = writer;
             }
 
-            return new WriteTransaction(_writer, _writer.BeginTransaction(deferred: false), _writeLock);
+            _group ??= _writer.BeginTransaction(deferred: false);
+            await _writer.ExecuteAsync("SAVEPOINT unit", transaction: _group);
+            _unitsInGroup++;
+            return new WriteTransaction(this, _writer, _group);
         }
-        catch
+        catch (Exception e)
+        {
+            await AbortGroupAsync(e);
+            throw;
+        }
+    }
+
+    /// <summary>Rolls back the whole shared transaction, failing every unit waiting for its commit, and passes the writer on.</summary>
+    private async Task AbortGroupAsync(Exception cause)
+    {
+        try
+        {
+            var members = _awaitingCommit.ToArray();
+            _awaitingCommit.Clear();
+            _unitsInGroup = 0;
+            if (_group is { } group)
+            {
+                _group = null;
+                try
+                {
+                    await group.RollbackAsync();
+                }
+                finally
+                {
+                    await group.DisposeAsync();
+                }
+            }
+
+            foreach (var member in members)
+            {
+                member.TrySetException(cause);
+            }
+        }
+        finally
         {
             _writeLock.Release();
-            throw;
+        }
+    }
+
+    /// <summary>
+    /// Ends the current unit and passes the writer on. The shared transaction is committed unless
+    /// another unit is already waiting and the group is not yet full.
+    /// </summary>
+    private async Task EndUnitAsync(TaskCompletionSource? awaitingCommit)
+    {
+        try
+        {
+            if (awaitingCommit is not null)
+            {
+                _awaitingCommit.Add(awaitingCommit);
+            }
+
+            if (_group is not null && (Volatile.Read(ref _waitingForWriter) == 0 || _unitsInGroup >= MaxUnitsPerCommit))
+            {
+                var group = _group;
+                var members = _awaitingCommit.ToArray();
+                _group = null;
+                _awaitingCommit.Clear();
+                _unitsInGroup = 0;
+                try
+                {
+                    await group.CommitAsync();
+                    foreach (var member in members)
+                    {
+                        member.TrySetResult();
+                    }
+                }
+                catch (Exception e)
+                {
+                    foreach (var member in members)
+                    {
+                        member.TrySetException(e);
+                    }
+                }
+                finally
+                {
+                    await group.DisposeAsync();
+                }
+            }
+        }
+        finally
+        {
+            _writeLock.Release();
         }
     }
 
@@ -170,6 +274,12 @@ public sealed class SqliteStore : IWorkflowStore, IAsyncDisposable
         await _writeLock.WaitAsync();
         try
         {
+            if (_group is not null)
+            {
+                await _group.CommitAsync();
+                _group = null;
+            }
+
             if (_writer is not null)
             {
                 await _writer.DisposeAsync();
@@ -224,10 +334,11 @@ public sealed class SqliteStore : IWorkflowStore, IAsyncDisposable
                 new { sessionId }, tx);
     }
 
-    private sealed class WriteTransaction(SqliteConnection connection, SqliteTransaction transaction, SemaphoreSlim writeLock)
+    /// <summary>One unit of work: a savepoint in the shared write transaction.</summary>
+    private sealed class WriteTransaction(SqliteStore store, SqliteConnection connection, SqliteTransaction transaction)
         : IStoreTransaction
     {
-        private bool _done;
+        private bool _ended;
 
         public SqliteConnection Connection => connection;
         public SqliteTransaction Transaction => transaction;
@@ -275,11 +386,6 @@ public sealed class SqliteStore : IWorkflowStore, IAsyncDisposable
                     enrolmentId = enrolmentId.ToString(), key, type = EventKeys.TypeName(evt),
                     payload = JsonSerializer.Serialize(evt, JsonBody.Options), now = Ms(now),
                 }, transaction) == 1;
-
-        public Task<bool> HasEventAsync(Guid enrolmentId, string key) =>
-            connection.ExecuteScalarAsync<bool>(
-                "SELECT EXISTS (SELECT 1 FROM enrolment_events WHERE enrolment_id = @enrolmentId AND event_key = @key)",
-                new { enrolmentId = enrolmentId.ToString(), key }, transaction);
 
         public async Task EnqueueEmailsAsync(Guid enrolmentId, IEnumerable<EmailEffect> effects, DateTimeOffset now)
         {
@@ -404,25 +510,42 @@ public sealed class SqliteStore : IWorkflowStore, IAsyncDisposable
 
         public async Task CommitAsync()
         {
-            await transaction.CommitAsync();
-            _done = true;
+            _ended = true;
+            try
+            {
+                await connection.ExecuteAsync("RELEASE unit", transaction: transaction);
+            }
+            catch (Exception e)
+            {
+                await store.AbortGroupAsync(e);
+                throw;
+            }
+
+            var committed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            await store.EndUnitAsync(committed);
+            await committed.Task;
         }
 
         public async ValueTask DisposeAsync()
         {
+            if (_ended)
+            {
+                return;
+            }
+
+            _ended = true;
             try
             {
-                if (!_done)
-                {
-                    await transaction.RollbackAsync();
-                }
-
-                await transaction.DisposeAsync();
+                await connection.ExecuteAsync("ROLLBACK TO unit; RELEASE unit;", transaction: transaction);
             }
-            finally
+            catch (Exception e)
             {
-                writeLock.Release();
+                // If this unit cannot be undone on its own, nothing in its group may be committed.
+                await store.AbortGroupAsync(e);
+                throw;
             }
+
+            await store.EndUnitAsync(null);
         }
     }
 

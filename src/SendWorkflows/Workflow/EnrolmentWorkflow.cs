@@ -31,7 +31,7 @@ public sealed record EnrolOutcome(StoredEnrolment Enrolment, bool Created);
 /// </summary>
 public sealed class EnrolmentWorkflow(IWorkflowStore store, ProgrammeCatalogue programmes, TimeProvider clock, WorkSignal signal)
 {
-    private const int MaxConcurrencyRetries = 5;
+    private const int MaxConcurrencyRetries = 3;
 
     /// <summary>
     /// Enrols each person in one transaction. A person already enrolled on the programme at the
@@ -83,30 +83,61 @@ public sealed class EnrolmentWorkflow(IWorkflowStore store, ProgrammeCatalogue p
         }
     }
 
-    /// <summary>Applies one event to one enrolment in its own transaction.</summary>
-    public async Task<ApplyOutcome> ApplyAsync(Guid enrolmentId, WorkflowEvent evt, CancellationToken ct)
+    /// <summary>
+    /// Applies one event to one enrolment in its own transaction. The state is read and the decision
+    /// made outside the write transaction; the transaction only appends the event and saves the state
+    /// if its version is unchanged, so the single writer is held as briefly as possible. If another
+    /// writer got there first the decision is made again on the fresh state; under persistent
+    /// contention the whole step runs inside the transaction instead.
+    /// </summary>
+    /// <param name="known">The enrolment as the caller has just read it, to save a second read.</param>
+    public async Task<ApplyOutcome> ApplyAsync(Guid enrolmentId, WorkflowEvent evt, CancellationToken ct, StoredEnrolment? known = null)
     {
-        for (var attempt = 1; ; attempt++)
+        for (var attempt = 1; attempt <= MaxConcurrencyRetries; attempt++)
         {
-            try
+            var stored = attempt == 1 && known?.State.Id == enrolmentId ? known : await store.GetEnrolmentAsync(enrolmentId, ct);
+            if (stored is null)
             {
-                ApplyOutcome outcome;
-                await using (var tx = await store.BeginAsync(ct))
-                {
-                    outcome = await ApplyInAsync(tx, enrolmentId, evt, ct);
-                    if (outcome.Status == ApplyStatus.Applied)
-                    {
-                        await tx.CommitAsync();
-                    }
-                }
+                return new ApplyOutcome(ApplyStatus.NotFound, null);
+            }
 
-                NotifyIfEffects(outcome);
+            var now = clock.GetUtcNow();
+            var (decision, outcome) = await DecideAsync(stored, evt, now, ct);
+            if (outcome is not null)
+            {
                 return outcome;
             }
-            catch (ConcurrentUpdateException) when (attempt < MaxConcurrencyRetries)
+
+            await using (var tx = await store.BeginAsync(ct))
             {
+                outcome = await WriteAsync(tx, stored, evt, decision!, now);
+                if (outcome is null)
+                {
+                    continue;
+                }
+
+                if (outcome.Status == ApplyStatus.Applied)
+                {
+                    await tx.CommitAsync();
+                }
+            }
+
+            NotifyIfEffects(outcome);
+            return outcome;
+        }
+
+        ApplyOutcome locked;
+        await using (var tx = await store.BeginAsync(ct))
+        {
+            locked = await ApplyInAsync(tx, enrolmentId, evt, ct);
+            if (locked.Status == ApplyStatus.Applied)
+            {
+                await tx.CommitAsync();
             }
         }
+
+        NotifyIfEffects(locked);
+        return locked;
     }
 
     /// <summary>
@@ -122,32 +153,50 @@ public sealed class EnrolmentWorkflow(IWorkflowStore store, ProgrammeCatalogue p
             return new ApplyOutcome(ApplyStatus.NotFound, null);
         }
 
-        var key = EventKeys.For(evt);
-        if (await tx.HasEventAsync(enrolmentId, key))
-        {
-            return new ApplyOutcome(ApplyStatus.Duplicate, stored);
-        }
-
-        var programme = await programmes.GetVersionAsync(stored.State.ProgrammeId, stored.State.ProgrammeVersion, ct);
         var now = clock.GetUtcNow();
+        var (decision, outcome) = await DecideAsync(stored, evt, now, ct);
+        return outcome
+               ?? await WriteAsync(tx, stored, evt, decision!, now)
+               ?? throw new ConcurrentUpdateException(enrolmentId);
+    }
+
+    /// <summary>The decision, or the outcome when there is nothing to write (refused, or no change).</summary>
+    private async Task<(Decision? Decision, ApplyOutcome? Outcome)> DecideAsync(
+        StoredEnrolment stored, WorkflowEvent evt, DateTimeOffset now, CancellationToken ct)
+    {
+        var programme = await programmes.GetVersionAsync(stored.State.ProgrammeId, stored.State.ProgrammeVersion, ct);
         var decision = EnrolmentDecider.Decide(stored.State, evt, programme.Definition, now);
         if (decision.Rejection is { } rejection)
         {
-            return new ApplyOutcome(ApplyStatus.Rejected, stored, rejection);
+            return (null, new ApplyOutcome(ApplyStatus.Rejected, stored, rejection));
         }
 
         if (!decision.Changed && decision.Effects.Count == 0 && decision.NextWakeAt == stored.NextWakeAt)
         {
-            return new ApplyOutcome(ApplyStatus.Unchanged, stored);
+            return (null, new ApplyOutcome(ApplyStatus.Unchanged, stored));
         }
 
-        await tx.AppendEventAsync(enrolmentId, key, evt, now);
+        return (decision, null);
+    }
+
+    /// <summary>
+    /// Writes the event, the state (if still at the version decided on) and the effects; null when
+    /// the version has moved on. An event whose key is already stored writes nothing.
+    /// </summary>
+    private static async Task<ApplyOutcome?> WriteAsync(IStoreTransaction tx, StoredEnrolment stored, WorkflowEvent evt, Decision decision, DateTimeOffset now)
+    {
+        var id = stored.State.Id;
+        if (!await tx.AppendEventAsync(id, EventKeys.For(evt), evt, now))
+        {
+            return new ApplyOutcome(ApplyStatus.Duplicate, stored);
+        }
+
         if (!await tx.UpdateEnrolmentAsync(decision.State, stored.Version, decision.NextWakeAt, now))
         {
-            throw new ConcurrentUpdateException(enrolmentId);
+            return null;
         }
 
-        await tx.EnqueueEmailsAsync(enrolmentId, decision.Effects, now);
+        await tx.EnqueueEmailsAsync(id, decision.Effects, now);
         return new ApplyOutcome(ApplyStatus.Applied, new StoredEnrolment(decision.State, stored.Version + 1, decision.NextWakeAt),
             Effects: decision.Effects.Count);
     }
