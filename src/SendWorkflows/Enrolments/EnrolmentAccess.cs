@@ -18,7 +18,7 @@ public sealed class EnrolmentAccess(IWorkflowStore store, ProgrammeCatalogue pro
     public async Task<(StoredEnrolment? Enrolment, ProblemHttpResult? Problem)> FindAsync(
         string id, Caller caller, string? alsoAllowedScope, CancellationToken ct, string field = "enrolmentId")
     {
-        var notFound = Problems.NotFound("enrolment", field, id);
+        ProblemHttpResult NotFound() => Problems.NotFound("enrolment", field, id);
         if (!caller.IsAdmin && !caller.HasAnySchool && (alsoAllowedScope is null || !caller.Has(alsoAllowedScope)))
         {
             return (null, Problems.Forbidden("Authorization", "this API key's scopes do not allow this request."));
@@ -26,16 +26,16 @@ public sealed class EnrolmentAccess(IWorkflowStore store, ProgrammeCatalogue pro
 
         if (!Guid.TryParse(id, out var enrolmentId))
         {
-            return (null, notFound);
+            return (null, NotFound());
         }
 
         var enrolment = await store.GetEnrolmentAsync(enrolmentId, ct);
         if (enrolment is null)
         {
-            return (null, notFound);
+            return (null, NotFound());
         }
 
-        return Allows(caller, enrolment.State.SchoolUrn, alsoAllowedScope) ? (enrolment, null) : (null, notFound);
+        return Allows(caller, enrolment.State.SchoolUrn, alsoAllowedScope) ? (enrolment, null) : (null, NotFound());
     }
 
     public static bool Allows(Caller caller, string schoolUrn, string? alsoAllowedScope) =>
