@@ -8,15 +8,21 @@ namespace SendWorkflows.Tests.Clients;
 
 public sealed class BootstrapAdminTests
 {
+    private static async Task<SqliteStore> NewStoreAsync()
+    {
+        var dir = Directory.CreateTempSubdirectory("sendworkflows-bootstrap-").FullName;
+        var store = new SqliteStore($"Data Source={Path.Combine(dir, "b.db")}");
+        await store.MigrateAsync(CancellationToken.None);
+        return store;
+    }
+
     private static IConfiguration Config(string? key) =>
         new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?> { ["Auth:BootstrapAdminKey"] = key }).Build();
 
     [Fact]
     public async Task the_first_start_prints_a_new_admin_key_once_and_it_works()
     {
-        var dir = Directory.CreateTempSubdirectory("sendworkflows-bootstrap-").FullName;
-        await using var store = new SqliteStore($"Data Source={Path.Combine(dir, "b.db")}");
-        await store.MigrateAsync(CancellationToken.None);
+        await using var store = await NewStoreAsync();
         var clock = new ManualClock();
 
         var console = new StringWriter();
@@ -34,9 +40,7 @@ public sealed class BootstrapAdminTests
     [Fact]
     public async Task a_configured_key_is_installed_without_printing_anything()
     {
-        var dir = Directory.CreateTempSubdirectory("sendworkflows-bootstrap-").FullName;
-        await using var store = new SqliteStore($"Data Source={Path.Combine(dir, "b.db")}");
-        await store.MigrateAsync(CancellationToken.None);
+        await using var store = await NewStoreAsync();
         var console = new StringWriter();
         await BootstrapAdmin.EnsureAsync(store, new ManualClock(), Config("configured-admin-key-0123456789"), console, CancellationToken.None);
         await BootstrapAdmin.EnsureAsync(store, new ManualClock(), Config("configured-admin-key-0123456789"), console, CancellationToken.None);
@@ -47,9 +51,7 @@ public sealed class BootstrapAdminTests
     [Fact]
     public async Task a_short_configured_key_stops_the_start()
     {
-        var dir = Directory.CreateTempSubdirectory("sendworkflows-bootstrap-").FullName;
-        await using var store = new SqliteStore($"Data Source={Path.Combine(dir, "b.db")}");
-        await store.MigrateAsync(CancellationToken.None);
+        await using var store = await NewStoreAsync();
         await Assert.ThrowsAsync<InvalidOperationException>(() =>
             BootstrapAdmin.EnsureAsync(store, new ManualClock(), Config("short"), new StringWriter(), CancellationToken.None));
     }

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Microsoft.Data.Sqlite;
 using SendWorkflows.Storage;
+using SendWorkflows.Tests.TestSupport;
 
 namespace SendWorkflows.Tests.Storage;
 
@@ -19,8 +20,8 @@ public sealed class MigrationTests
 
         var expected = SqliteStore.Migrations("sqlite").Count();
         Assert.True(expected >= 1);
-        Assert.Equal(expected, Query(db, "SELECT COUNT(*) FROM schema_migrations"));
-        Assert.Equal("wal", QueryText(db, "PRAGMA journal_mode"));
+        Assert.Equal(expected, SqliteFile.Long(db, "SELECT COUNT(*) FROM schema_migrations"));
+        Assert.Equal("wal", SqliteFile.Text(db, "PRAGMA journal_mode"));
         Directory.Delete(dir, recursive: true);
     }
 
@@ -44,19 +45,8 @@ public sealed class MigrationTests
         Assert.True(process.ExitCode == 0, output + errors);
         Assert.Contains("Migrations applied.", output, StringComparison.Ordinal);
         var db = Path.Combine(dir, "data", "cli.db");
-        Assert.Equal(1, Query(db, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'enrolments'"));
+        Assert.Equal(1, SqliteFile.Long(db, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'enrolments'"));
         SqliteConnection.ClearAllPools();
         Directory.Delete(dir, recursive: true);
-    }
-
-    private static long Query(string db, string sql) => Convert.ToInt64(QueryText(db, sql), System.Globalization.CultureInfo.InvariantCulture);
-
-    private static string QueryText(string db, string sql)
-    {
-        using var connection = new SqliteConnection($"Data Source={db};Pooling=False");
-        connection.Open();
-        using var command = connection.CreateCommand();
-        command.CommandText = sql;
-        return Convert.ToString(command.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture)!;
     }
 }

@@ -1,5 +1,6 @@
 using Microsoft.Data.Sqlite;
 using SendWorkflows.Storage;
+using SendWorkflows.Tests.TestSupport;
 
 namespace SendWorkflows.Tests.Storage;
 
@@ -45,8 +46,8 @@ public sealed class SqliteStoreTests
         var committed = await Task.WhenAll(Enumerable.Range(0, 300).Select(i => Task.Run(() => UnitAsync(i))));
 
         Assert.Equal(0, acknowledgedButMissing);
-        Assert.Equal(committed.Count(c => c), Count(db, "SELECT COUNT(*) FROM api_clients"));
-        Assert.Equal(0, Count(db, "SELECT COUNT(*) FROM api_clients WHERE CAST(substr(key_hash, 6) AS INTEGER) % 3 = 0"));
+        Assert.Equal(committed.Count(c => c), SqliteFile.Long(db, "SELECT COUNT(*) FROM api_clients"));
+        Assert.Equal(0, SqliteFile.Long(db, "SELECT COUNT(*) FROM api_clients WHERE CAST(substr(key_hash, 6) AS INTEGER) % 3 = 0"));
     }
 
     [Fact]
@@ -68,16 +69,7 @@ public sealed class SqliteStoreTests
             await tx.CommitAsync();
         }
 
-        Assert.Equal(1, Count(db, "SELECT COUNT(*) FROM api_clients"));
-        Assert.Equal(0, Count(db, "SELECT COUNT(*) FROM api_clients WHERE key_hash = 'same-hash'"));
-    }
-
-    private static long Count(string db, string sql)
-    {
-        using var connection = new SqliteConnection($"Data Source={db};Pooling=False");
-        connection.Open();
-        using var command = connection.CreateCommand();
-        command.CommandText = sql;
-        return (long)command.ExecuteScalar()!;
+        Assert.Equal(1, SqliteFile.Long(db, "SELECT COUNT(*) FROM api_clients"));
+        Assert.Equal(0, SqliteFile.Long(db, "SELECT COUNT(*) FROM api_clients WHERE key_hash = 'same-hash'"));
     }
 }

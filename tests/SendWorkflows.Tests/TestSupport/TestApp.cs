@@ -168,14 +168,7 @@ public sealed class TestApp : WebApplicationFactory<Program>
         OutboxFiles(template).Where(f => File.ReadAllText(f).Contains($"X-SendWorkflows-Enrolment: {enrolmentId}\r\n", StringComparison.Ordinal)).ToArray();
 
     /// <summary>Reads the database file directly, to check what was (and was not) stored.</summary>
-    public long Scalar(string sql)
-    {
-        using var connection = new SqliteConnection($"Data Source={DatabasePath};Mode=ReadOnly;Pooling=False");
-        connection.Open();
-        using var command = connection.CreateCommand();
-        command.CommandText = sql;
-        return Convert.ToInt64(command.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture);
-    }
+    public long Scalar(string sql) => SqliteFile.Long(DatabasePath, sql);
 
     public long Count(string table, string where = "1=1") => Scalar($"SELECT COUNT(*) FROM {table} WHERE {where}");
 
