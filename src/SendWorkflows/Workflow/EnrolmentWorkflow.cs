@@ -29,7 +29,12 @@ public sealed record EnrolOutcome(StoredEnrolment Enrolment, bool Created);
 /// state (checked against its version) and the effects in one transaction. All I/O of the
 /// orchestration happens here; all of its rules live in <see cref="EnrolmentDecider"/>.
 /// </summary>
-public sealed class EnrolmentWorkflow(IWorkflowStore store, ProgrammeCatalogue programmes, TimeProvider clock, WorkSignal signal)
+public sealed class EnrolmentWorkflow(
+    IWorkflowStore store,
+    ProgrammeCatalogue programmes,
+    TimeProvider clock,
+    WorkSignal signal,
+    ILogger<EnrolmentWorkflow> logger)
 {
     private const int MaxConcurrencyRetries = 3;
 
@@ -209,7 +214,12 @@ public sealed class EnrolmentWorkflow(IWorkflowStore store, ProgrammeCatalogue p
         }
     }
 
-    /// <summary>Fires every enrolment timer that is due, in batches; returns how many fired.</summary>
+    /// <summary>
+    /// Fires the enrolment timers that are due, up to <paramref name="batchSize"/>, and returns how
+    /// many changed their enrolment. A timer always moves its enrolment's next wake past now (a
+    /// property the decider tests hold it to); one that did not would be reported here rather than
+    /// spin the sweep.
+    /// </summary>
     public async Task<int> FireDueTimersAsync(int batchSize, CancellationToken ct)
     {
         var now = clock.GetUtcNow();
@@ -233,7 +243,15 @@ public sealed class EnrolmentWorkflow(IWorkflowStore store, ProgrammeCatalogue p
 
                 var outcome = await ApplyInAsync(tx, id, new TimerFired(wakeAt), ct);
                 effects += outcome.Effects;
-                fired++;
+                if (outcome.Status == ApplyStatus.Applied)
+                {
+                    fired++;
+                }
+                else
+                {
+                    logger.LogError("The timer of enrolment {EnrolmentId} due at {WakeAt:O} changed nothing ({Status}); it stays due.",
+                        id, wakeAt, outcome.Status);
+                }
             }
 
             await tx.CommitAsync();
