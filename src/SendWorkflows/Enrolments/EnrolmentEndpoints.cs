@@ -233,20 +233,16 @@ public static class EnrolmentEndpoints
     private static async Task<Results<Ok<EnrolmentView>, ProblemHttpResult>> WithdrawAsync(
         string id, HttpContext http, EnrolmentAccess access, CancellationToken ct)
     {
-        string? reason = null;
-        if (http.Request.ContentLength is > 0 || http.Request.ContentType is not null)
+        var (body, problem) = await JsonBody.ReadOptionalAsync<WithdrawalBody>(http.Request, ct);
+        if (problem is not null)
         {
-            var (body, problem) = await JsonBody.ReadAsync<WithdrawalBody>(http.Request, ct);
-            if (problem is not null)
-            {
-                return problem;
-            }
+            return problem;
+        }
 
-            reason = body!.Reason?.Trim();
-            if (reason is { Length: > 500 })
-            {
-                return Problems.Field("reason", "must be at most 500 characters.");
-            }
+        var reason = body?.Reason?.Trim();
+        if (reason is { Length: > 500 })
+        {
+            return Problems.Field("reason", "must be at most 500 characters.");
         }
 
         return await access.ApplyAsync(id, http, null, new Withdrawn(reason), ct, "id");
@@ -257,7 +253,7 @@ public static class EnrolmentEndpoints
         access.ApplyAsync(id, http, null, new Reinstated(), ct, "id");
 
     private static async Task<Results<Ok<EnrolmentView>, ProblemHttpResult>> ExtendDeadlineAsync(
-        string id, HttpContext http, EnrolmentAccess access, CancellationToken ct)
+        string id, HttpContext http, EnrolmentAccess access, TimeProvider clock, CancellationToken ct)
     {
         var (body, problem) = await JsonBody.ReadAsync<DeadlineExtensionBody>(http.Request, ct);
         if (problem is not null)
@@ -268,6 +264,11 @@ public static class EnrolmentEndpoints
         if (body!.Deadline is not { } deadline)
         {
             return Problems.Field("deadline", "is required: the new deadline as an ISO 8601 date-time with an offset.");
+        }
+
+        if (deadline > clock.GetUtcNow() + ProgrammeDocument.LongestDuration)
+        {
+            return Problems.Field("deadline", "must be within ten years.", StatusCodes.Status422UnprocessableEntity);
         }
 
         return await access.ApplyAsync(id, http, null, new DeadlineExtended(deadline), ct, "id");

@@ -62,8 +62,9 @@ public sealed class WorkflowPump(
                 }
             }
 
+            // The outbox gets at least one pass, however long the sweep took.
             int sent = 0, failed = 0, dead = 0;
-            while (InBudget())
+            for (var pass = 0; pass == 0 || InBudget(); pass++)
             {
                 var result = await dispatcher.DispatchDueAsync(ct);
                 sent += result.Sent;

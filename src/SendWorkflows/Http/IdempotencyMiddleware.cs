@@ -14,12 +14,16 @@ public sealed class SensitiveResponseAttribute : Attribute;
 /// with the same key and the same body gets that response again without running anything; the same
 /// key with a different body is refused with 422. Keys belong to the API client that sent them.
 /// A crash between the work and the stored response is safe because every POST is itself idempotent
-/// on its natural key (an enrolment's identity, an event's key), so running it again changes nothing.
+/// on its natural key (an enrolment's identity, an event's key), so running it again changes nothing;
+/// a reservation left behind by a request that died is taken over after <see cref="AbandonedAfter"/>.
 /// </summary>
 public sealed class IdempotencyMiddleware(RequestDelegate next)
 {
     public const string Header = "Idempotency-Key";
     private const int MaxKeyLength = 255;
+
+    /// <summary>A reservation still without a response after this long belongs to a request that died.</summary>
+    public static readonly TimeSpan AbandonedAfter = TimeSpan.FromMinutes(5);
 
     public async Task InvokeAsync(HttpContext http, IWorkflowStore store, TimeProvider clock, IProblemDetailsService problems)
     {
@@ -45,7 +49,8 @@ public sealed class IdempotencyMiddleware(RequestDelegate next)
         bool reserved;
         await using (var tx = await store.BeginAsync(ct))
         {
-            reserved = await tx.ReserveResponseAsync(clientId, key, hash, clock.GetUtcNow());
+            var now = clock.GetUtcNow();
+            reserved = await tx.ReserveResponseAsync(clientId, key, hash, now, now - AbandonedAfter);
             await tx.CommitAsync();
         }
 
@@ -91,16 +96,16 @@ public sealed class IdempotencyMiddleware(RequestDelegate next)
 
     private static async Task ReplayAsync(HttpContext http, IProblemDetailsService problems, StoredResponse? stored, string hash)
     {
-        if (stored is null || stored.StatusCode is null)
-        {
-            await WriteProblemAsync(http, problems, StatusCodes.Status409Conflict, "a request with this key is still being processed; retry shortly.");
-            return;
-        }
-
-        if (!CryptographicOperations.FixedTimeEquals(Encoding.ASCII.GetBytes(stored.RequestHash), Encoding.ASCII.GetBytes(hash)))
+        if (stored is not null && !CryptographicOperations.FixedTimeEquals(Encoding.ASCII.GetBytes(stored.RequestHash), Encoding.ASCII.GetBytes(hash)))
         {
             await WriteProblemAsync(http, problems, StatusCodes.Status422UnprocessableEntity,
                 "was already used for a different request; use a new key for a new request.");
+            return;
+        }
+
+        if (stored?.StatusCode is null)
+        {
+            await WriteProblemAsync(http, problems, StatusCodes.Status409Conflict, "a request with this key is still being processed; retry shortly.");
             return;
         }
 

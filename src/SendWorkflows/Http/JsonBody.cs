@@ -57,6 +57,26 @@ public static class JsonBody
         return Parse<T>(bytes!, options ?? Options);
     }
 
+    /// <summary>For routes whose body is optional: an empty body (whatever its Content-Type) is no body.</summary>
+    public static async Task<(T? Value, ProblemHttpResult? Problem)> ReadOptionalAsync<T>(HttpRequest request, CancellationToken ct)
+        where T : class
+    {
+        var (bytes, tooLarge) = await ReadLimitedAsync(request, DefaultLimitBytes, ct);
+        if (tooLarge is not null)
+        {
+            return (null, tooLarge);
+        }
+
+        if (bytes!.All(b => b is (byte)' ' or (byte)'\t' or (byte)'\r' or (byte)'\n'))
+        {
+            return (null, null);
+        }
+
+        return IsJson(request)
+            ? Parse<T>(bytes, Options)
+            : (null, Problems.Field("Content-Type", "must be application/json.", StatusCodes.Status415UnsupportedMediaType));
+    }
+
     public static (T? Value, ProblemHttpResult? Problem) Parse<T>(ReadOnlyMemory<byte> bytes, JsonSerializerOptions options)
         where T : class
     {

@@ -60,12 +60,21 @@ public sealed class OutboxDispatcher(
         var outcomes = new List<(OutboxItem Item, string? Error)>(claimed.Count);
         foreach (var item in claimed)
         {
+            if (ct.IsCancellationRequested)
+            {
+                break; // shutting down: what was sent is recorded below; the rest waits out its lease
+            }
+
             try
             {
                 await PerformAsync(item, ct);
                 outcomes.Add((item, null));
             }
-            catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
+            catch (OperationCanceledException) when (ct.IsCancellationRequested)
+            {
+                break;
+            }
+            catch (Exception e)
             {
                 outcomes.Add((item, $"{e.GetType().Name}: {e.Message}"));
             }

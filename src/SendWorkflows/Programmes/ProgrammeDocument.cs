@@ -68,6 +68,9 @@ public sealed partial class ProgrammeDocument
     [GeneratedRegex(@"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", RegexOptions.CultureInvariant)]
     public static partial Regex IdPattern();
 
+    /// <summary>No duration in a programme, and no deadline, reaches further than this.</summary>
+    public static readonly TimeSpan LongestDuration = TimeSpan.FromDays(3660);
+
     private const int MaxModules = 100;
     private const int MaxTextLength = 200;
 
@@ -283,6 +286,12 @@ public sealed partial class ProgrammeDocument
         if (duration <= TimeSpan.Zero)
         {
             errors.Add(field, "must be longer than zero.");
+            return null;
+        }
+
+        if (duration > LongestDuration)
+        {
+            errors.Add(field, "must be at most ten years (P3660D).");
             return null;
         }
 

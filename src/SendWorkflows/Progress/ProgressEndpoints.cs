@@ -31,19 +31,13 @@ public static class ProgressEndpoints
     private static async Task<Results<Ok<EnrolmentView>, ProblemHttpResult>> CompleteModuleAsync(
         string id, string moduleId, HttpContext http, EnrolmentAccess access, TimeProvider clock, CancellationToken ct)
     {
-        DateTimeOffset? completedAt = null;
-        if (http.Request.ContentLength is > 0 || http.Request.ContentType is not null)
+        var (body, problem) = await JsonBody.ReadOptionalAsync<CompletionBody>(http.Request, ct);
+        if (problem is not null)
         {
-            var (body, problem) = await JsonBody.ReadAsync<CompletionBody>(http.Request, ct);
-            if (problem is not null)
-            {
-                return problem;
-            }
-
-            completedAt = body!.CompletedAt;
+            return problem;
         }
 
-        var (at, timeProblem) = CompletionTime(completedAt, clock);
+        var (at, timeProblem) = CompletionTime(body?.CompletedAt, clock);
         return timeProblem ?? await access.ApplyAsync(id, http, Scopes.Lms, new ModuleCompleted(moduleId, at), ct, "id");
     }
 

@@ -45,6 +45,9 @@ public interface IStoreTransaction : IAsyncDisposable
     /// <summary>Saves the new state if the stored version is still <paramref name="expectedVersion"/>.</summary>
     Task<bool> UpdateEnrolmentAsync(EnrolmentState state, long expectedVersion, DateTimeOffset? nextWakeAt, DateTimeOffset now);
 
+    /// <summary>Moves the enrolment's next wake to <paramref name="until"/> without changing its state.</summary>
+    Task DeferWakeAsync(Guid id, DateTimeOffset until);
+
     /// <summary>Appends the event; false when an event with the same key is already stored.</summary>
     Task<bool> AppendEventAsync(Guid enrolmentId, string key, WorkflowEvent evt, DateTimeOffset now);
 
@@ -71,8 +74,11 @@ public interface IStoreTransaction : IAsyncDisposable
     Task MarkFailedAsync(long id, int attempts, DateTimeOffset? retryAt, string error);
     Task<bool> RequeueAsync(long id, DateTimeOffset now);
 
-    /// <summary>Reserves an idempotency key for a request; false if it was already reserved.</summary>
-    Task<bool> ReserveResponseAsync(Guid clientId, string key, string requestHash, DateTimeOffset now);
+    /// <summary>
+    /// Reserves an idempotency key for a request; false if it is already reserved, unless that
+    /// reservation never got its response (its request died) and was made before <paramref name="staleBefore"/>.
+    /// </summary>
+    Task<bool> ReserveResponseAsync(Guid clientId, string key, string requestHash, DateTimeOffset now, DateTimeOffset staleBefore);
     Task SaveResponseAsync(Guid clientId, string key, int statusCode, string? contentType, byte[] body);
     Task ReleaseResponseAsync(Guid clientId, string key);
     Task<int> ForgetResponsesBeforeAsync(DateTimeOffset cutoff);

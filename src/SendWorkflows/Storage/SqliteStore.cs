@@ -18,7 +18,8 @@ namespace SendWorkflows.Storage;
 /// transaction. When a unit finishes and another is already waiting for the writer, the lock passes
 /// on without committing; the last unit of a burst (or the hundredth) commits for all of them. A
 /// unit's <see cref="IStoreTransaction.CommitAsync"/> returns only after that real COMMIT, so an
-/// acknowledged write is always durable, and a unit that is rolled back undoes only its own savepoint.
+/// acknowledged write is as durable as any SQLite commit in this mode (it survives a crash of the
+/// process), and a unit that is rolled back undoes only its own savepoint.
 /// </remarks>
 public sealed class SqliteStore : IWorkflowStore, IAsyncDisposable
 {
@@ -78,9 +79,20 @@ public sealed class SqliteStore : IWorkflowStore, IAsyncDisposable
     {
         var assembly = Assembly.GetExecutingAssembly();
         var prefix = $"migrations/{engine}/";
-        foreach (var resource in assembly.GetManifestResourceNames().Where(n => n.StartsWith(prefix, StringComparison.Ordinal)).Order(StringComparer.Ordinal))
+        // Resource names carry the build machine's path separator; compare them with '/'.
+        var scripts = assembly.GetManifestResourceNames()
+            .Select(resource => (Resource: resource, Name: resource.Replace('\\', '/')))
+            .Where(r => r.Name.StartsWith(prefix, StringComparison.Ordinal))
+            .OrderBy(r => r.Name, StringComparer.Ordinal)
+            .ToList();
+        if (scripts.Count == 0)
         {
-            var name = resource[prefix.Length..^".sql".Length];
+            throw new InvalidOperationException($"No {engine} migrations are embedded in the app; the build is broken.");
+        }
+
+        foreach (var (resource, path) in scripts)
+        {
+            var name = path[prefix.Length..^".sql".Length];
             var version = long.Parse(name.Split('_')[0], System.Globalization.CultureInfo.InvariantCulture);
             using var reader = new StreamReader(assembly.GetManifestResourceStream(resource)!);
             yield return (version, name, reader.ReadToEnd());
@@ -89,10 +101,13 @@ public sealed class SqliteStore : IWorkflowStore, IAsyncDisposable
 
     public async Task<IStoreTransaction> BeginAsync(CancellationToken ct)
     {
+        ct.ThrowIfCancellationRequested();
+        // The wait is not cancellable: a unit that finished saw this caller waiting and left the
+        // commit to whoever comes next, so every waiter must take its turn. Turns are short.
         Interlocked.Increment(ref _waitingForWriter);
         try
         {
-            await _writeLock.WaitAsync(ct);
+            await _writeLock.WaitAsync(CancellationToken.None);
         }
         finally
         {
@@ -131,6 +146,11 @@ public sealed class SqliteStore : IWorkflowStore, IAsyncDisposable
             var members = _awaitingCommit.ToArray();
             _awaitingCommit.Clear();
             _unitsInGroup = 0;
+            foreach (var member in members)
+            {
+                member.TrySetException(cause);
+            }
+
             if (_group is { } group)
             {
                 _group = null;
@@ -142,11 +162,6 @@ public sealed class SqliteStore : IWorkflowStore, IAsyncDisposable
                 {
                     await group.DisposeAsync();
                 }
-            }
-
-            foreach (var member in members)
-            {
-                member.TrySetException(cause);
             }
         }
         finally
@@ -278,6 +293,12 @@ public sealed class SqliteStore : IWorkflowStore, IAsyncDisposable
             {
                 await _group.CommitAsync();
                 _group = null;
+                foreach (var member in _awaitingCommit)
+                {
+                    member.TrySetResult();
+                }
+
+                _awaitingCommit.Clear();
             }
 
             if (_writer is not null)
@@ -373,6 +394,10 @@ public sealed class SqliteStore : IWorkflowStore, IAsyncDisposable
                     id = state.Id.ToString(), status = StatusName(state.Status), state = JsonSerializer.Serialize(state, JsonBody.Options),
                     expectedVersion, nextWakeAt = Ms(nextWakeAt), now = Ms(now),
                 }, transaction) == 1;
+
+        public Task DeferWakeAsync(Guid id, DateTimeOffset until) =>
+            connection.ExecuteAsync("UPDATE enrolments SET next_wake_at = @until WHERE id = @id",
+                new { id = id.ToString(), until = Ms(until) }, transaction);
 
         public async Task<bool> AppendEventAsync(Guid enrolmentId, string key, WorkflowEvent evt, DateTimeOffset now) =>
             await connection.ExecuteAsync(
@@ -488,13 +513,14 @@ public sealed class SqliteStore : IWorkflowStore, IAsyncDisposable
                 "UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = @now, lease_until = NULL WHERE id = @id AND status = 'dead'",
                 new { id, now = Ms(now) }, transaction) == 1;
 
-        public async Task<bool> ReserveResponseAsync(Guid clientId, string key, string requestHash, DateTimeOffset now) =>
+        public async Task<bool> ReserveResponseAsync(Guid clientId, string key, string requestHash, DateTimeOffset now, DateTimeOffset staleBefore) =>
             await connection.ExecuteAsync(
                 """
                 INSERT INTO idempotent_requests (client_id, key, request_hash, created_at) VALUES (@clientId, @key, @requestHash, @now)
-                ON CONFLICT (client_id, key) DO NOTHING
+                ON CONFLICT (client_id, key) DO UPDATE SET request_hash = excluded.request_hash, created_at = excluded.created_at
+                WHERE idempotent_requests.status_code IS NULL AND idempotent_requests.created_at < @staleBefore
                 """,
-                new { clientId = clientId.ToString(), key, requestHash, now = Ms(now) }, transaction) == 1;
+                new { clientId = clientId.ToString(), key, requestHash, now = Ms(now), staleBefore = Ms(staleBefore) }, transaction) == 1;
 
         public Task SaveResponseAsync(Guid clientId, string key, int statusCode, string? contentType, byte[] body) =>
             connection.ExecuteAsync(
@@ -541,8 +567,9 @@ public sealed class SqliteStore : IWorkflowStore, IAsyncDisposable
             catch (Exception e)
             {
                 // If this unit cannot be undone on its own, nothing in its group may be committed.
+                // The caller meant to keep nothing, and keeps nothing; its own exception, if any, stands.
                 await store.AbortGroupAsync(e);
-                throw;
+                return;
             }
 
             await store.EndUnitAsync(null);

@@ -11,6 +11,7 @@ public static class EnrolmentDecider
 {
     public static Decision Enrol(Guid id, string schoolUrn, StaffMember staff, ProgrammeVersion programme, DateTimeOffset now)
     {
+        now = Moments.Truncate(now);
         var definition = programme.Definition;
         var state = new EnrolmentState
         {
@@ -31,6 +32,8 @@ public static class EnrolmentDecider
 
     public static Decision Decide(EnrolmentState state, WorkflowEvent evt, ProgrammeDefinition programme, DateTimeOffset now)
     {
+        now = Moments.Truncate(now);
+        evt = Moments.Truncate(evt);
         var rejection = Check(state, evt, programme, now);
         if (rejection is not null)
         {
@@ -139,8 +142,10 @@ public static class EnrolmentDecider
     /// </summary>
     private static EnrolmentState Settle(EnrolmentState state, ProgrammeDefinition programme, List<EmailEffect> effects)
     {
+        // Completion counts only if the requirements were met by the deadline, whether or not the
+        // sweep has lapsed the enrolment yet, so the outcome never depends on when the sweep ran.
         if (state is { CompletedAt: null, WithdrawnAt: null } && RequirementsMetAt(state, programme) is { } metAt &&
-            (state.LapsedAt is null || metAt <= state.Deadline))
+            metAt <= state.Deadline)
         {
             state = state with { CompletedAt = metAt, LapsedAt = null };
             effects.Add(Email(EmailTemplates.Completion, state, programme));

@@ -98,6 +98,7 @@ public sealed class EnrolmentWorkflow(
     /// <param name="known">The enrolment as the caller has just read it, to save a second read.</param>
     public async Task<ApplyOutcome> ApplyAsync(Guid enrolmentId, WorkflowEvent evt, CancellationToken ct, StoredEnrolment? known = null)
     {
+        evt = Moments.Truncate(evt);
         for (var attempt = 1; attempt <= MaxConcurrencyRetries; attempt++)
         {
             var stored = attempt == 1 && known?.State.Id == enrolmentId ? known : await store.GetEnrolmentAsync(enrolmentId, ct);
@@ -152,6 +153,7 @@ public sealed class EnrolmentWorkflow(
     /// </summary>
     public async Task<ApplyOutcome> ApplyInAsync(IStoreTransaction tx, Guid enrolmentId, WorkflowEvent evt, CancellationToken ct)
     {
+        evt = Moments.Truncate(evt);
         var stored = await tx.GetEnrolmentAsync(enrolmentId);
         if (stored is null)
         {
@@ -216,54 +218,51 @@ public sealed class EnrolmentWorkflow(
 
     /// <summary>
     /// Fires the enrolment timers that are due, up to <paramref name="batchSize"/>, and returns how
-    /// many changed their enrolment. A timer always moves its enrolment's next wake past now (a
-    /// property the decider tests hold it to); one that did not would be reported here rather than
-    /// spin the sweep.
+    /// many changed their enrolment. Each fires on its own, a few at a time (concurrent writes share
+    /// commits), so one enrolment that cannot be processed holds up no other: it is logged and
+    /// looked at again after <see cref="StuckTimerRetry"/>. A timer always moves its enrolment's next
+    /// wake past now (a property the decider tests hold it to); one that did not is treated the same.
     /// </summary>
     public async Task<int> FireDueTimersAsync(int batchSize, CancellationToken ct)
     {
-        var now = clock.GetUtcNow();
+        var now = Moments.Truncate(clock.GetUtcNow());
         var due = await store.DueEnrolmentsAsync(now, batchSize, ct);
-        if (due.Count == 0)
-        {
-            return 0;
-        }
-
         var fired = 0;
-        var effects = 0;
-        await using (var tx = await store.BeginAsync(ct))
+        await Parallel.ForEachAsync(due, new ParallelOptions { MaxDegreeOfParallelism = 4, CancellationToken = ct }, async (id, token) =>
         {
-            foreach (var id in due)
+            try
             {
-                var stored = await tx.GetEnrolmentAsync(id);
+                var stored = await store.GetEnrolmentAsync(id, token);
                 if (stored?.NextWakeAt is not { } wakeAt || wakeAt > now)
                 {
-                    continue;
+                    return;
                 }
 
-                var outcome = await ApplyInAsync(tx, id, new TimerFired(wakeAt), ct);
-                effects += outcome.Effects;
-                if (outcome.Status == ApplyStatus.Applied)
+                var outcome = await ApplyAsync(id, new TimerFired(wakeAt), token, stored);
+                if (outcome.Status == ApplyStatus.Applied && (outcome.Enrolment?.NextWakeAt is null || outcome.Enrolment.NextWakeAt > now))
                 {
-                    fired++;
+                    Interlocked.Increment(ref fired);
+                    return;
                 }
-                else
-                {
-                    logger.LogError("The timer of enrolment {EnrolmentId} due at {WakeAt:O} changed nothing ({Status}); it stays due.",
-                        id, wakeAt, outcome.Status);
-                }
+
+                logger.LogError("The timer of enrolment {EnrolmentId} due at {WakeAt:O} left it due ({Status}); it will be looked at again later.",
+                    id, wakeAt, outcome.Status);
+            }
+            catch (Exception e) when (e is not OperationCanceledException || !token.IsCancellationRequested)
+            {
+                logger.LogError(e, "The timer of enrolment {EnrolmentId} could not be processed; it will be looked at again later.", id);
             }
 
+            await using var tx = await store.BeginAsync(CancellationToken.None);
+            await tx.DeferWakeAsync(id, now + StuckTimerRetry);
             await tx.CommitAsync();
-        }
-
-        if (effects > 0)
-        {
-            signal.Notify();
-        }
+        });
 
         return fired;
     }
+
+    /// <summary>How long an enrolment whose timer could not be processed waits before the next try.</summary>
+    public static readonly TimeSpan StuckTimerRetry = TimeSpan.FromMinutes(5);
 }
 
 /// <summary>Another writer changed the enrolment between our read and our write; the operation is retried.</summary>

@@ -50,7 +50,7 @@ public static class EventKeys
     {
         Enrolled => "enrolled",
         ModuleCompleted m => $"module:{m.ModuleId}:{m.CompletedAt.UtcTicks}",
-        SessionAttended a => $"attended:{a.SessionId}",
+        SessionAttended a => $"attended:{a.SessionId}:{a.AttendedAt.UtcTicks}",
         SessionMissed m => $"missed:{m.SessionId}",
         TimerFired t => $"timer:{t.DueAt.UtcTicks}",
         // Bookings and lifecycle changes may legitimately repeat (book, cancel, book again; withdraw, reinstate, withdraw again); a retried

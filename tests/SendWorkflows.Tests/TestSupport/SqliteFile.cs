@@ -16,4 +16,14 @@ public static class SqliteFile
     }
 
     public static long Long(string db, string sql) => long.Parse(Text(db, sql), CultureInfo.InvariantCulture);
+
+    /// <summary>Changes the file behind the app's back, to stage damage or leftovers a test needs.</summary>
+    public static void Execute(string db, string sql)
+    {
+        using var connection = new SqliteConnection($"Data Source={db};Pooling=False");
+        connection.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        command.ExecuteNonQuery();
+    }
 }
