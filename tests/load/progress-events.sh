@@ -32,7 +32,7 @@ curl -fs -X POST "http://127.0.0.1:$port/api/v1/enrolments/batch" -H "Authorizat
   python3 -c 'import json,sys; [print(r["id"]) for r in json.load(sys.stdin)["results"]]' >"$work/ids.txt"
 
 before=$(python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute(\"select count(*) from enrolment_events where type='module_completed'\").fetchone()[0])" "$work/data/sendworkflows.db")
-ENROLMENT_IDS="$work/ids.txt" API_KEY=$key BASE_EPOCH=$(date +%s) \
+ENROLMENT_IDS="$work/ids.txt" API_KEY=$key BASE_EPOCH=$(date +%s) WRK_THREADS=2 \
   wrk -t2 -c"$connections" -d"${seconds}s" -s "$root/tests/load/progress-events.lua" "http://127.0.0.1:$port" | tail -n 1
 after=$(python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute(\"select count(*) from enrolment_events where type='module_completed'\").fetchone()[0])" "$work/data/sendworkflows.db")
 echo "events stored: $((after - before)) in ${seconds}s = $(( (after - before) / seconds )) events/s"
