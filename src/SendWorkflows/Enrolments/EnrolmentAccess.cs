@@ -12,7 +12,13 @@ namespace SendWorkflows.Enrolments;
 /// own school's enrolments: another school's look exactly like ones that do not exist (404), so a
 /// key cannot even learn which ids are in use.
 /// </summary>
-public sealed class EnrolmentAccess(IWorkflowStore store, ProgrammeCatalogue programmes, EnrolmentWorkflow workflow, PublicUrls urls)
+public sealed class EnrolmentAccess(
+    IWorkflowStore store,
+    ProgrammeCatalogue programmes,
+    EnrolmentWorkflow workflow,
+    PublicUrls urls,
+    Certificates.CertificateLinks links,
+    TimeProvider clock)
 {
     /// <param name="alsoAllowedScope">A non-school scope that may act on any school's enrolments for this route (lms, sessions), if any.</param>
     public async Task<(StoredEnrolment? Enrolment, ProblemHttpResult? Problem)> FindAsync(
@@ -44,7 +50,16 @@ public sealed class EnrolmentAccess(IWorkflowStore store, ProgrammeCatalogue pro
     public async Task<EnrolmentView> ViewAsync(StoredEnrolment enrolment, HttpRequest request, CancellationToken ct)
     {
         var programme = await programmes.GetVersionAsync(enrolment.State.ProgrammeId, enrolment.State.ProgrammeVersion, ct);
-        return EnrolmentView.From(enrolment, programme, urls.EnrolmentStatus(request, enrolment.State.Id));
+        EnrolmentView.CertificateLinks? certificate = null;
+        if (enrolment.State.CertificateVersion > 0 && await store.CurrentCertificateAsync(enrolment.State.Id, ct) is { } issued)
+        {
+            var download = issued.Status == CertificateStatus.Valid
+                ? links.DownloadUrl(issued.Number, clock.GetUtcNow() + programme.Definition.Certificate.LinkValidity, request)
+                : null;
+            certificate = new EnrolmentView.CertificateLinks(issued.Number, issued.Status, download, links.VerifyUrl(issued.Number, request), issued.IssuedAt);
+        }
+
+        return EnrolmentView.From(enrolment, programme, urls.EnrolmentStatus(request, enrolment.State.Id), certificate);
     }
 
     /// <summary>Finds the enrolment for the caller, applies the event, and answers with the enrolment as it now is.</summary>

@@ -20,14 +20,18 @@ public sealed record EnrolmentView(
     IReadOnlyList<EnrolmentView.ModuleProgress> Modules,
     int LiveSessionsRequired,
     IReadOnlyList<EnrolmentView.SessionProgress> Sessions,
-    string StatusUrl)
+    string StatusUrl,
+    EnrolmentView.CertificateLinks? Certificate)
 {
+    /// <summary>Once issued: the number, its status, a freshly signed download link (while valid) and the verification page.</summary>
+    public sealed record CertificateLinks(string Number, string Status, string? DownloadUrl, string VerifyUrl, DateTimeOffset IssuedAt);
+
     public sealed record ModuleProgress(string Id, string Title, bool Required, int CpdMinutes, DateTimeOffset? CompletedAt);
 
     /// <summary><c>status</c> is <c>booked</c>, <c>cancelled</c>, <c>attended</c> or <c>missed</c>.</summary>
     public sealed record SessionProgress(string SessionId, string Status, DateTimeOffset? StartsAt, DateTimeOffset? AttendedAt);
 
-    public static EnrolmentView From(StoredEnrolment stored, ProgrammeVersion programme, string statusUrl)
+    public static EnrolmentView From(StoredEnrolment stored, ProgrammeVersion programme, string statusUrl, CertificateLinks? certificate)
     {
         var s = stored.State;
         var modules = programme.Definition.Modules
@@ -38,7 +42,7 @@ public sealed record EnrolmentView(
             .Select(kv => new SessionProgress(kv.Key, SessionStatus(kv.Value), kv.Value.StartsAt, kv.Value.AttendedAt))
             .ToList();
         return new EnrolmentView(s.Id, s.ProgrammeId, s.ProgrammeVersion, s.SchoolUrn, s.Staff, s.Status, s.EnrolledAt, s.Deadline,
-            s.CompletedAt, s.LapsedAt, s.WithdrawnAt, modules, programme.Definition.LiveSessionsRequired, sessions, statusUrl);
+            s.CompletedAt, s.LapsedAt, s.WithdrawnAt, modules, programme.Definition.LiveSessionsRequired, sessions, statusUrl, certificate);
     }
 
     private static string SessionStatus(LiveSessionRecord r) =>

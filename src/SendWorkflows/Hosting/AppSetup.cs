@@ -1,6 +1,7 @@
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using SendWorkflows.Certificates;
 using SendWorkflows.Clients;
 using SendWorkflows.Email;
 using SendWorkflows.Enrolments;
@@ -45,6 +46,9 @@ public static class AppSetup
         services.AddSingleton<WorkflowPump>();
         services.AddSingleton<ApiKeyCache>();
         services.AddSingleton<PublicUrls>();
+        services.AddSingleton<Certificates.CertificateLinks>();
+        services.AddSingleton<Certificates.CertificateRenderer>();
+        services.AddSingleton<Certificates.CertificateIssuer>();
         services.AddHostedService<WorkflowLoop>();
         return builder;
     }
@@ -121,6 +125,7 @@ public static class AppSetup
         api.MapProgress();
         api.MapLiveSessions();
         api.MapOutbox();
+        app.MapCertificates(api);
         return app;
     }
 
@@ -135,7 +140,8 @@ public static class AppSetup
         await store.MigrateAsync(ct);
         await services.GetRequiredService<ProgrammeCatalogue>().EnsureDefaultProgrammeAsync(ct);
         await BootstrapAdmin.EnsureAsync(store, services.GetRequiredService<TimeProvider>(), app.Configuration, Console.Out, ct);
-        // Fail at start, not at the first email, if the transport is misconfigured.
+        // Fail at start, not at the first email or certificate, if either is misconfigured.
         services.GetRequiredService<IEmailTransport>();
+        services.GetRequiredService<CertificateLinks>();
     }
 }

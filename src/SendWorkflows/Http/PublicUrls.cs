@@ -14,7 +14,14 @@ public sealed class PublicUrls(IConfiguration configuration)
             return configured.TrimEnd('/');
         }
 
-        return request is null ? "http://localhost:5080" : $"{request.Scheme}://{request.Host}{request.PathBase}";
+        if (request is not null)
+        {
+            return $"{request.Scheme}://{request.Host}{request.PathBase}";
+        }
+
+        // Work done away from a request (emails, certificates) links to where the service listens.
+        var listening = configuration["Urls"]?.Split(';', StringSplitOptions.RemoveEmptyEntries).FirstOrDefault();
+        return (listening ?? "http://localhost:5080").TrimEnd('/');
     }
 
     public string EnrolmentStatus(HttpRequest? request, Guid id) => $"{BaseFor(request)}/api/v1/enrolments/{id}";

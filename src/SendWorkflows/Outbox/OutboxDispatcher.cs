@@ -34,6 +34,7 @@ public sealed class OutboxDispatcher(
     IWorkflowStore store,
     IEmailTransport transport,
     EmailComposer composer,
+    Certificates.CertificateIssuer certificates,
     TimeProvider clock,
     IOptions<OutboxOptions> options,
     ILogger<OutboxDispatcher> logger)
@@ -133,6 +134,11 @@ public sealed class OutboxDispatcher(
                              ?? throw new InvalidOperationException("The email effect's payload is empty.");
                 // Dated when the effect was decided, so a resend after a crash is the same message, byte for byte.
                 await transport.SendAsync(composer.Compose(item, effect, item.CreatedAt), ct);
+                break;
+            case "certificate":
+                var issue = JsonSerializer.Deserialize<IssueCertificate>(item.Payload, JsonBody.Options)
+                            ?? throw new InvalidOperationException("The certificate effect's payload is empty.");
+                await certificates.IssueAsync(issue, ct);
                 break;
             default:
                 throw new InvalidOperationException($"No dispatcher handles effects of kind '{item.Kind}'.");

@@ -31,6 +31,17 @@ public interface IWorkflowStore
     Task<IReadOnlyList<OutboxItem>> ListOutboxAsync(string? status, Guid? enrolmentId, int limit, CancellationToken ct);
 
     Task<StoredResponse?> FindResponseAsync(Guid clientId, string key, CancellationToken ct);
+
+    /// <summary>A certificate by number, with or without its PDF bytes.</summary>
+    Task<StoredCertificate?> GetCertificateAsync(string number, bool withPdf, CancellationToken ct);
+
+    Task<StoredCertificate?> FindCertificateBySha256Async(string sha256, CancellationToken ct);
+
+    /// <summary>The enrolment's latest certificate, without its bytes.</summary>
+    Task<StoredCertificate?> CurrentCertificateAsync(Guid enrolmentId, CancellationToken ct);
+
+    /// <summary>Every school's current, unrevoked certificates, with their bytes, in number order.</summary>
+    IAsyncEnumerable<StoredCertificate> CurrentCertificatesForSchoolAsync(string schoolUrn, CancellationToken ct);
 }
 
 /// <summary>One atomic unit of writes: a state change, its event and its effects commit together or not at all.</summary>
@@ -52,7 +63,15 @@ public interface IStoreTransaction : IAsyncDisposable
     Task<bool> AppendEventAsync(Guid enrolmentId, string key, WorkflowEvent evt, DateTimeOffset now);
 
     /// <summary>Writes effects to the outbox; an effect whose dedupe key is already there is skipped.</summary>
-    Task EnqueueEmailsAsync(Guid enrolmentId, IEnumerable<EmailEffect> effects, DateTimeOffset now);
+    Task EnqueueEffectsAsync(Guid enrolmentId, IEnumerable<Effect> effects, DateTimeOffset now);
+
+    Task<StoredCertificate?> GetCertificateAsync(Guid enrolmentId, int version);
+
+    /// <summary>Stores a newly issued certificate and marks the enrolment's earlier versions superseded.</summary>
+    Task InsertCertificateAsync(StoredCertificate certificate);
+
+    /// <summary>Revokes the enrolment's current certificate; false if there is none or it is already revoked.</summary>
+    Task<bool> RevokeCertificateAsync(string number, string reason, DateTimeOffset now);
 
     Task InsertClientAsync(ApiClient client, string keyHash);
     Task<bool> RevokeClientAsync(Guid id, DateTimeOffset now);
@@ -115,5 +134,26 @@ public sealed record OutboxItem(
     string? LastError,
     DateTimeOffset CreatedAt,
     DateTimeOffset? SentAt);
+
+public static class CertificateStatus
+{
+    public const string Valid = "valid";
+    public const string Superseded = "superseded";
+    public const string Revoked = "revoked";
+}
+
+/// <summary>An issued certificate: what it says (<see cref="Details"/>, JSON), its exact bytes and their SHA-256.</summary>
+public sealed record StoredCertificate(
+    string Number,
+    Guid EnrolmentId,
+    int Version,
+    string SchoolUrn,
+    string Status,
+    string Details,
+    string Sha256,
+    byte[]? Pdf,
+    DateTimeOffset IssuedAt,
+    DateTimeOffset? RevokedAt,
+    string? RevokedReason);
 
 public sealed record StoredResponse(string RequestHash, int? StatusCode, string? ContentType, byte[]? Body);

@@ -284,6 +284,30 @@ public sealed class SqliteStore : IWorkflowStore, IAsyncDisposable
             "SELECT request_hash AS RequestHash, status_code AS StatusCode, content_type AS ContentType, body FROM idempotent_requests WHERE client_id = @clientId AND key = @key",
             new { clientId = clientId.ToString(), key })).Select(r => new StoredResponse(r.RequestHash, (int?)r.StatusCode, r.ContentType, r.Body)).FirstOrDefault(), ct);
 
+    public Task<StoredCertificate?> GetCertificateAsync(string number, bool withPdf, CancellationToken ct) =>
+        ReadAsync(c => Sql.QueryCertificateAsync(c, null, "number = @number", new { number }, withPdf), ct);
+
+    public Task<StoredCertificate?> FindCertificateBySha256Async(string sha256, CancellationToken ct) =>
+        ReadAsync(c => Sql.QueryCertificateAsync(c, null, "sha256 = @sha256", new { sha256 }, withPdf: false), ct);
+
+    public Task<StoredCertificate?> CurrentCertificateAsync(Guid enrolmentId, CancellationToken ct) =>
+        ReadAsync(c => Sql.QueryCertificateAsync(c, null,
+            "enrolment_id = @enrolmentId ORDER BY version DESC LIMIT 1", new { enrolmentId = enrolmentId.ToString() }, withPdf: false), ct);
+
+    public async IAsyncEnumerable<StoredCertificate> CurrentCertificatesForSchoolAsync(
+        string schoolUrn, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct)
+    {
+        await using var connection = await OpenAsync(ct);
+        // Unbuffered: a school's certificates are streamed one at a time, never all held in memory.
+        var rows = connection.QueryUnbufferedAsync<CertificateRow>(
+            $"SELECT {Sql.CertificateColumns}, pdf FROM certificates WHERE school_urn = @schoolUrn AND status = 'valid' ORDER BY number",
+            new { schoolUrn });
+        await foreach (var row in rows.WithCancellation(ct))
+        {
+            yield return row.ToCertificate();
+        }
+    }
+
     public async ValueTask DisposeAsync()
     {
         await _writeLock.WaitAsync();
@@ -350,6 +374,14 @@ public sealed class SqliteStore : IWorkflowStore, IAsyncDisposable
                 "SELECT id, programme_id AS ProgrammeId, title, starts_at AS StartsAt, ends_at AS EndsAt, location, capacity FROM live_sessions WHERE id = @id",
                 new { id }, tx))?.ToSession();
 
+        public const string CertificateColumns =
+            "number, enrolment_id AS EnrolmentId, version, school_urn AS SchoolUrn, status, details, sha256, " +
+            "issued_at AS IssuedAt, revoked_at AS RevokedAt, revoked_reason AS RevokedReason";
+
+        public static async Task<StoredCertificate?> QueryCertificateAsync(DbConnection c, DbTransaction? tx, string where, object args, bool withPdf) =>
+            (await c.QuerySingleOrDefaultAsync<CertificateRow>(
+                $"SELECT {CertificateColumns}{(withPdf ? ", pdf" : "")} FROM certificates WHERE {where}", args, tx))?.ToCertificate();
+
         public static Task<int> CountActiveBookingsAsync(DbConnection c, DbTransaction? tx, string sessionId) =>
             c.ExecuteScalarAsync<int>("SELECT COUNT(*) FROM session_bookings WHERE session_id = @sessionId AND status = 'booked'",
                 new { sessionId }, tx);
@@ -412,23 +444,55 @@ public sealed class SqliteStore : IWorkflowStore, IAsyncDisposable
                     payload = JsonSerializer.Serialize(evt, JsonBody.Options), now = Ms(now),
                 }, transaction) == 1;
 
-        public async Task EnqueueEmailsAsync(Guid enrolmentId, IEnumerable<EmailEffect> effects, DateTimeOffset now)
+        public async Task EnqueueEffectsAsync(Guid enrolmentId, IEnumerable<Effect> effects, DateTimeOffset now)
         {
             foreach (var effect in effects)
             {
+                var (kind, template) = effect switch
+                {
+                    EmailEffect email => ("email", email.Template),
+                    IssueCertificate => ("certificate", "certificate"),
+                    _ => throw new ArgumentOutOfRangeException(nameof(effects), effect.GetType().Name, "unknown effect"),
+                };
                 await connection.ExecuteAsync(
                     """
                     INSERT INTO outbox (dedupe_key, enrolment_id, kind, template, payload, status, attempts, next_attempt_at, created_at)
-                    VALUES (@dedupeKey, @enrolmentId, 'email', @template, @payload, 'pending', 0, @now, @now)
+                    VALUES (@dedupeKey, @enrolmentId, @kind, @template, @payload, 'pending', 0, @now, @now)
                     ON CONFLICT (dedupe_key) DO NOTHING
                     """,
                     new
                     {
-                        dedupeKey = effect.DedupeKey, enrolmentId = enrolmentId.ToString(), template = effect.Template,
-                        payload = JsonSerializer.Serialize(effect, JsonBody.Options), now = Ms(now),
+                        dedupeKey = effect.DedupeKey, enrolmentId = enrolmentId.ToString(), kind, template,
+                        payload = JsonSerializer.Serialize(effect, effect.GetType(), JsonBody.Options), now = Ms(now),
                     }, transaction);
             }
         }
+
+        public Task<StoredCertificate?> GetCertificateAsync(Guid enrolmentId, int version) =>
+            Sql.QueryCertificateAsync(connection, transaction, "enrolment_id = @enrolmentId AND version = @version",
+                new { enrolmentId = enrolmentId.ToString(), version }, withPdf: false);
+
+        public async Task InsertCertificateAsync(StoredCertificate c)
+        {
+            await connection.ExecuteAsync(
+                "UPDATE certificates SET status = 'superseded' WHERE enrolment_id = @enrolmentId AND version < @Version AND status = 'valid'",
+                new { enrolmentId = c.EnrolmentId.ToString(), c.Version }, transaction);
+            await connection.ExecuteAsync(
+                """
+                INSERT INTO certificates (number, enrolment_id, version, school_urn, status, details, sha256, pdf, issued_at)
+                VALUES (@Number, @enrolmentId, @Version, @SchoolUrn, @Status, @Details, @Sha256, @Pdf, @issuedAt)
+                """,
+                new { c.Number, enrolmentId = c.EnrolmentId.ToString(), c.Version, c.SchoolUrn, c.Status, c.Details, c.Sha256, c.Pdf, issuedAt = Ms(c.IssuedAt) },
+                transaction);
+        }
+
+        public async Task<bool> RevokeCertificateAsync(string number, string reason, DateTimeOffset now) =>
+            await connection.ExecuteAsync(
+                """
+                UPDATE certificates SET status = 'revoked', revoked_at = @now, revoked_reason = @reason
+                WHERE number = @number AND status = 'valid'
+                """,
+                new { number, reason, now = Ms(now) }, transaction) == 1;
 
         public Task InsertClientAsync(ApiClient client, string keyHash) =>
             connection.ExecuteAsync(
@@ -624,6 +688,24 @@ public sealed class SqliteStore : IWorkflowStore, IAsyncDisposable
         public long? StatusCode { get; set; }
         public string? ContentType { get; set; }
         public byte[]? Body { get; set; }
+    }
+
+    private sealed class CertificateRow
+    {
+        public string Number { get; set; } = "";
+        public string EnrolmentId { get; set; } = "";
+        public long Version { get; set; }
+        public string SchoolUrn { get; set; } = "";
+        public string Status { get; set; } = "";
+        public string Details { get; set; } = "";
+        public string Sha256 { get; set; } = "";
+        public byte[]? Pdf { get; set; }
+        public long IssuedAt { get; set; }
+        public long? RevokedAt { get; set; }
+        public string? RevokedReason { get; set; }
+
+        public StoredCertificate ToCertificate() => new(Number, Guid.Parse(EnrolmentId), (int)Version, SchoolUrn, Status, Details, Sha256, Pdf,
+            At(IssuedAt), At(RevokedAt), RevokedReason);
     }
 
     private sealed class OutboxRow

@@ -6,7 +6,7 @@ namespace SendWorkflows.Workflow;
 /// </summary>
 public sealed record Decision(
     EnrolmentState State,
-    IReadOnlyList<EmailEffect> Effects,
+    IReadOnlyList<Effect> Effects,
     DateTimeOffset? NextWakeAt,
     bool Changed,
     Rejection? Rejection = null)
@@ -27,6 +27,9 @@ public sealed record Rejection(RejectionKind Kind, string Field, string Message)
 
 public sealed record EmailRecipient(string Email, string Name);
 
+/// <summary>Something to do once the decision is committed, carried out of the outbox with retries.</summary>
+public abstract record Effect(string DedupeKey);
+
 /// <summary>
 /// An email to send. The model is a snapshot taken when the decision was made, so the message
 /// rendered by the dispatcher — perhaps after a restart — says what was true at that moment.
@@ -35,11 +38,19 @@ public sealed record EmailEffect(
     string Template,
     string DedupeKey,
     EmailRecipient To,
-    IReadOnlyDictionary<string, string> Model);
+    IReadOnlyDictionary<string, string> Model) : Effect(DedupeKey);
+
+/// <summary>
+/// Issue version <paramref name="Version"/> of the enrolment's certificate: number it, render it,
+/// store it and email the person a link. Version 1 on completion; a name correction issues the next.
+/// </summary>
+public sealed record IssueCertificate(Guid EnrolmentId, int Version)
+    : Effect($"{EnrolmentId:N}:certificate:{Version}");
 
 /// <summary>The names of the email templates the workflow sends; they travel in <c>X-SendWorkflows-Template</c>.</summary>
 public static class EmailTemplates
 {
     public const string Welcome = "welcome";
     public const string Completion = "completion";
+    public const string Certificate = "certificate";
 }

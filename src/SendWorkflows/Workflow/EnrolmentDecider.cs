@@ -25,7 +25,7 @@ public static class EnrolmentDecider
             Deadline = now + definition.CompletionWindow,
         };
 
-        var effects = new List<EmailEffect> { Email(EmailTemplates.Welcome, state, definition) };
+        var effects = new List<Effect> { Email(EmailTemplates.Welcome, state, definition) };
         state = Settle(state, definition, effects);
         return new Decision(state, effects, NextWake(state), Changed: true);
     }
@@ -41,8 +41,16 @@ public static class EnrolmentDecider
         }
 
         var next = Evolve(state, evt, now);
-        var effects = new List<EmailEffect>();
+        var effects = new List<Effect>();
         next = Settle(next, programme, effects);
+        if (evt is ContactDetailsChanged && next.CompletedAt is not null && next.CertificateRevokedAt is null &&
+            (next.Staff.GivenName != state.Staff.GivenName || next.Staff.FamilyName != state.Staff.FamilyName))
+        {
+            // A corrected name after issue supersedes the certificate with a new version.
+            next = next with { CertificateVersion = next.CertificateVersion + 1 };
+            effects.Add(new IssueCertificate(next.Id, next.CertificateVersion));
+        }
+
         var changed = !next.Equals(state);
         return new Decision(next, effects, NextWake(next), changed);
     }
@@ -70,6 +78,8 @@ public static class EnrolmentDecider
                 new(RejectionKind.Invalid, "deadline", $"must be later than the current deadline ({state.Deadline:O})."),
             Withdrawn when completed =>
                 new(RejectionKind.Conflict, "enrolmentId", "the enrolment is already completed and cannot be withdrawn."),
+            CertificateRevoked when state.CertificateVersion == 0 =>
+                new(RejectionKind.Conflict, "number", "no certificate has been issued for this enrolment."),
             _ => null,
         };
     }
@@ -126,6 +136,9 @@ public static class EnrolmentDecider
             case ContactDetailsChanged c:
                 return state.Staff == c.Staff ? state : state with { Staff = c.Staff };
 
+            case CertificateRevoked:
+                return state.CertificateRevokedAt is not null ? state : state with { CertificateRevokedAt = now };
+
             case TimerFired:
                 return now >= state.Deadline && state is { CompletedAt: null, WithdrawnAt: null, LapsedAt: null }
                     ? state with { LapsedAt = now }
@@ -140,15 +153,16 @@ public static class EnrolmentDecider
     /// Derives completion and status from the facts. Completion is decided at most once: it is
     /// recorded with the moment the last requirement was met, which depends only on the facts.
     /// </summary>
-    private static EnrolmentState Settle(EnrolmentState state, ProgrammeDefinition programme, List<EmailEffect> effects)
+    private static EnrolmentState Settle(EnrolmentState state, ProgrammeDefinition programme, List<Effect> effects)
     {
         // Completion counts only if the requirements were met by the deadline, whether or not the
         // sweep has lapsed the enrolment yet, so the outcome never depends on when the sweep ran.
         if (state is { CompletedAt: null, WithdrawnAt: null } && RequirementsMetAt(state, programme) is { } metAt &&
             metAt <= state.Deadline)
         {
-            state = state with { CompletedAt = metAt, LapsedAt = null };
+            state = state with { CompletedAt = metAt, LapsedAt = null, CertificateVersion = 1 };
             effects.Add(Email(EmailTemplates.Completion, state, programme));
+            effects.Add(new IssueCertificate(state.Id, 1));
         }
         else if (state.CompletedAt is { } completedAt && RequirementsMetAt(state, programme) is { } earlier && earlier < completedAt)
         {

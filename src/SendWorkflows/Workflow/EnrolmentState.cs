@@ -60,6 +60,12 @@ public sealed record EnrolmentState
     public DateTimeOffset? LapsedAt { get; init; }
     public DateTimeOffset? WithdrawnAt { get; init; }
 
+    /// <summary>The latest certificate version decided on (0: none yet). A name correction after completion issues the next.</summary>
+    public int CertificateVersion { get; init; }
+
+    /// <summary>Set when an admin revoked the certificate; no further versions are issued after that.</summary>
+    public DateTimeOffset? CertificateRevokedAt { get; init; }
+
     [JsonIgnore]
     public bool IsClosed => Status is EnrolmentStatus.Completed or EnrolmentStatus.Withdrawn or EnrolmentStatus.Lapsed;
 }

@@ -59,7 +59,7 @@ public sealed class EnrolmentWorkflow(
                         if (await tx.InsertEnrolmentAsync(decision.State, decision.NextWakeAt, now))
                         {
                             await tx.AppendEventAsync(decision.State.Id, EventKeys.For(new Enrolled(request.Staff)), new Enrolled(request.Staff), now);
-                            await tx.EnqueueEmailsAsync(decision.State.Id, decision.Effects, now);
+                            await tx.EnqueueEffectsAsync(decision.State.Id, decision.Effects, now);
                             effects += decision.Effects.Count;
                             outcomes.Add(new EnrolOutcome(new StoredEnrolment(decision.State, 1, decision.NextWakeAt), Created: true));
                             continue;
@@ -203,7 +203,7 @@ public sealed class EnrolmentWorkflow(
             return null;
         }
 
-        await tx.EnqueueEmailsAsync(id, decision.Effects, now);
+        await tx.EnqueueEffectsAsync(id, decision.Effects, now);
         return new ApplyOutcome(ApplyStatus.Applied, new StoredEnrolment(decision.State, stored.Version + 1, decision.NextWakeAt),
             Effects: decision.Effects.Count);
     }

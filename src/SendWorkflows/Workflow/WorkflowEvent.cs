@@ -18,6 +18,7 @@ namespace SendWorkflows.Workflow;
 [JsonDerivedType(typeof(Reinstated), "reinstated")]
 [JsonDerivedType(typeof(ContactDetailsChanged), "contact_details_changed")]
 [JsonDerivedType(typeof(TimerFired), "timer_fired")]
+[JsonDerivedType(typeof(CertificateRevoked), "certificate_revoked")]
 public abstract record WorkflowEvent;
 
 public sealed record Enrolled(StaffMember Staff) : WorkflowEvent;
@@ -43,6 +44,9 @@ public sealed record ContactDetailsChanged(StaffMember Staff) : WorkflowEvent;
 /// <summary>The enrolment's next-wake time has come; <paramref name="DueAt"/> is the wake time that fired.</summary>
 public sealed record TimerFired(DateTimeOffset DueAt) : WorkflowEvent;
 
+/// <summary>An admin revoked the enrolment's certificate <paramref name="Number"/>.</summary>
+public sealed record CertificateRevoked(string Number, string Reason) : WorkflowEvent;
+
 /// <summary>The idempotency keys under which events are stored: equal keys mean the same event.</summary>
 public static class EventKeys
 {
@@ -53,6 +57,7 @@ public static class EventKeys
         SessionAttended a => $"attended:{a.SessionId}:{a.AttendedAt.UtcTicks}",
         SessionMissed m => $"missed:{m.SessionId}",
         TimerFired t => $"timer:{t.DueAt.UtcTicks}",
+        CertificateRevoked r => $"revoked:{r.Number}",
         // Bookings and lifecycle changes may legitimately repeat (book, cancel, book again; withdraw, reinstate, withdraw again); a retried
         // HTTP request is recognised by its Idempotency-Key instead, and the decider treats a
         // change to the state the enrolment is already in as no change.
@@ -72,6 +77,7 @@ public static class EventKeys
         Reinstated => "reinstated",
         ContactDetailsChanged => "contact_details_changed",
         TimerFired => "timer_fired",
+        CertificateRevoked => "certificate_revoked",
         _ => throw new ArgumentOutOfRangeException(nameof(e), e.GetType().Name, "unknown event"),
     };
 }

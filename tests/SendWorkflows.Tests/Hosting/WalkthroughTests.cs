@@ -5,11 +5,11 @@ using SendWorkflows.Tests.TestSupport;
 
 namespace SendWorkflows.Tests.Hosting;
 
-/// <summary>The README's walk-through, step by step over HTTP, ending in completed with two emails in the outbox.</summary>
+/// <summary>The README's walk-through, step by step over HTTP, ending in completed with three emails and a certificate.</summary>
 public sealed class WalkthroughTests
 {
     [Fact]
-    public async Task a_person_goes_from_enrolment_through_modules_and_a_live_session_to_completed_with_a_welcome_and_a_completion_email()
+    public async Task a_person_goes_from_enrolment_through_modules_and_a_live_session_to_completed_with_emails_and_a_certificate()
     {
         await using var app = new TestApp();
         var admin = app.Admin();
@@ -55,11 +55,19 @@ public sealed class WalkthroughTests
         Assert.Equal("attended", final.GetProperty("sessions")[0].GetProperty("status").GetString());
 
         var tick = await app.TickAsync();
-        Assert.Equal(2, tick.GetProperty("effectsSent").GetInt32());
+        Assert.Equal(4, tick.GetProperty("effectsSent").GetInt32()); // welcome, completion, certificate, its email
 
         var welcome = File.ReadAllText(Assert.Single(app.OutboxFilesFor(id, "welcome")));
         var completion = File.ReadAllText(Assert.Single(app.OutboxFilesFor(id, "completion")));
-        Assert.Equal(2, app.OutboxFiles().Length);
+        var certificateEmail = File.ReadAllText(Assert.Single(app.OutboxFilesFor(id, "certificate")));
+        Assert.Equal(3, app.OutboxFiles().Length);
+
+        var certificate = (await app.GetEnrolmentAsync(id)).GetProperty("certificate");
+        var link = Eml.Part(certificateEmail, "text/plain").Split('\n').Select(l => l.Trim()).Single(l => l.Contains("/certificates/", StringComparison.Ordinal));
+        Assert.StartsWith($"https://send.example.org/certificates/{certificate.GetProperty("number").GetString()}.pdf?expires=", link, StringComparison.Ordinal);
+        var pdf = await app.Anonymous().GetAsync(new Uri(link).PathAndQuery);
+        Assert.Equal(HttpStatusCode.OK, pdf.StatusCode);
+        Assert.Equal("application/pdf", pdf.Content.Headers.ContentType?.MediaType);
 
         Assert.Equal("sian@school.example.org", Eml.To(welcome).Address);
         Assert.Equal("Siân Ó Dálaigh", Eml.To(welcome).DisplayName);
@@ -71,7 +79,7 @@ public sealed class WalkthroughTests
 
         // A second pass finds nothing more to send.
         Assert.Equal(0, (await app.TickAsync()).GetProperty("effectsSent").GetInt32());
-        Assert.Equal(2, app.OutboxFiles().Length);
+        Assert.Equal(3, app.OutboxFiles().Length);
     }
 
     [Fact]

@@ -41,6 +41,7 @@ public sealed class TestApp : WebApplicationFactory<Program>
             ["Auth:BootstrapAdminKey"] = AdminKey,
             ["Workflow:RunInBackground"] = "false",
             ["PublicBaseUrl"] = "https://send.example.org",
+            ["Certificates:SigningKeyPath"] = Path.Combine(Root, "signing.key"),
         };
         foreach (var (k, v) in settings ?? [])
         {

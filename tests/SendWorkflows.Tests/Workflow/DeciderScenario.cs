@@ -34,7 +34,7 @@ public sealed class DeciderScenario
     public EnrolmentState State { get; private set; }
     public DateTimeOffset? NextWakeAt { get; private set; }
     public DateTimeOffset Now { get; set; }
-    public List<EmailEffect> Effects { get; } = [];
+    public List<Effect> Effects { get; } = [];
     public Decision? Last { get; private set; }
 
     public Decision Apply(WorkflowEvent evt)
@@ -65,5 +65,7 @@ public sealed class DeciderScenario
         }
     }
 
-    public int EmailsOf(string template) => Effects.Count(e => e.Template == template);
+    public int EmailsOf(string template) => Effects.OfType<EmailEffect>().Count(e => e.Template == template);
+
+    public IReadOnlyList<IssueCertificate> CertificatesIssued => Effects.OfType<IssueCertificate>().ToList();
 }

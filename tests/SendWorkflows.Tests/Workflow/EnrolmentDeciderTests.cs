@@ -12,7 +12,7 @@ public sealed class EnrolmentDeciderTests
         var s = new DeciderScenario();
 
         Assert.Equal(EnrolmentStatus.Enrolled, s.State.Status);
-        var welcome = Assert.Single(s.Effects);
+        var welcome = Assert.IsType<EmailEffect>(Assert.Single(s.Effects));
         Assert.Equal(EmailTemplates.Welcome, welcome.Template);
         Assert.Equal("huong@example.org", welcome.To.Email);
         Assert.Equal("Nguyễn Thị", welcome.Model["givenName"]);
@@ -78,7 +78,7 @@ public sealed class EnrolmentDeciderTests
         s.Apply(new ModuleCompleted("m2", lastModule));
         Assert.Equal(lastModule, s.State.CompletedAt);
         Assert.Equal(s.State.CompletedAt?.ToString("d MMMM yyyy", System.Globalization.CultureInfo.InvariantCulture),
-            s.Effects.Single(e => e.Template == EmailTemplates.Completion).Model["completedOn"]);
+            s.Effects.OfType<EmailEffect>().Single(e => e.Template == EmailTemplates.Completion).Model["completedOn"]);
     }
 
     [Fact]

@@ -1,0 +1,344 @@
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.RegularExpressions;
+using PdfSharp;
+using PdfSharp.Drawing;
+using PdfSharp.Fonts;
+using PdfSharp.Pdf;
+using PdfSharp.UniversalAccessibility;
+using QRCoder;
+
+namespace SendWorkflows.Certificates;
+
+/// <summary>
+/// Renders a certificate as a one-page A4 landscape PDF with PDFsharp. The text is real text in an
+/// embedded font, laid out in a tagged structure (headings, paragraphs, a list of modules, the QR
+/// code as a figure with alternative text, decoration marked as artifacts), with title, author,
+/// subject and language in the metadata. Rendering is deterministic: the dates and document id in
+/// the file come from the certificate, so the same certificate always gives the same bytes.
+/// </summary>
+public sealed partial class CertificateRenderer
+{
+    private const double Width = 842;   // A4 landscape, in points
+    private const double Height = 595;
+    private const double Margin = 36;
+
+    private static readonly Lock InitialisationLock = new();
+    private static bool _initialised;
+
+    private static readonly XColor Ink = XColor.FromArgb(0x0b, 0x0c, 0x0c);
+    private static readonly XColor Accent = XColor.FromArgb(0x1d, 0x70, 0xb8);
+
+    private readonly XFont _issuer;
+    private readonly XFont _title;
+    private readonly XFont _body;
+    private readonly XFont _name;
+    private readonly XFont _programme;
+    private readonly XFont _heading;
+    private readonly XFont _small;
+
+    public CertificateRenderer(IConfiguration configuration)
+    {
+        InitialiseLibrary(configuration["Certificates:PdfSharpLicense"]);
+        _issuer = new XFont(CertificateFonts.Family, 12, XFontStyleEx.Regular);
+        _title = new XFont(CertificateFonts.Family, 30, XFontStyleEx.Bold);
+        _body = new XFont(CertificateFonts.Family, 13, XFontStyleEx.Regular);
+        _name = new XFont(CertificateFonts.Family, 28, XFontStyleEx.Bold);
+        _programme = new XFont(CertificateFonts.Family, 18, XFontStyleEx.Bold);
+        _heading = new XFont(CertificateFonts.Family, 12, XFontStyleEx.Bold);
+        _small = new XFont(CertificateFonts.Family, 10, XFontStyleEx.Regular);
+    }
+
+    /// <summary>
+    /// PDFsharp's licence and font resolver are process-wide and can be set once. A commercial
+    /// licence (base64, <c>Certificates:PdfSharpLicense</c>) is used when configured; otherwise the
+    /// AGPL licence, under which this project is itself licensed.
+    /// </summary>
+    private static void InitialiseLibrary(string? commercialLicence)
+    {
+        lock (InitialisationLock)
+        {
+            if (_initialised)
+            {
+                return;
+            }
+
+            if (string.IsNullOrWhiteSpace(commercialLicence))
+            {
+                PdfSharpLicense.SetAgplLicense();
+            }
+            else
+            {
+                PdfSharpLicense.LoadLicense(commercialLicence);
+            }
+
+            GlobalFontSettings.FontResolver ??= new CertificateFonts();
+            _initialised = true;
+        }
+    }
+
+    public byte[] Render(CertificateDetails d)
+    {
+        var document = new PdfDocument();
+        var fixedDate = d.CompletedAt.UtcDateTime;
+        document.Info.Title = $"{d.CertificateTitle}: {d.Name}";
+        document.Info.Author = d.Issuer;
+        document.Info.Subject = $"{d.ProgrammeTitle}, certificate {d.Number}";
+        document.Info.Creator = "SendWorkflows";
+        document.Info.CreationDate = fixedDate;
+        document.Info.ModificationDate = fixedDate;
+        var id = DocumentId(d);
+        document.Internals.FirstDocumentID = id;
+        document.Internals.SecondDocumentID = id;
+        document.ViewerPreferences.DisplayDocTitle = true;
+
+        var accessibility = UAManager.ForDocument(document);
+        accessibility.SetDocumentLanguage("en-GB");
+        var page = document.AddPage();
+        page.Size = PageSize.A4;
+        page.Orientation = PageOrientation.Landscape;
+
+        using (var gfx = XGraphics.FromPdfPage(page))
+        {
+            var tags = accessibility.StructureBuilder;
+            tags.BeginElement(PdfGroupingElementTag.Document);
+            DrawFrame(gfx, tags);
+            DrawHeader(gfx, tags, d);
+            DrawModules(gfx, tags, d);
+            DrawSessionAndSignature(gfx, tags, d);
+            DrawNumberAndCode(gfx, tags, d);
+            tags.End();
+        }
+
+        using var output = new MemoryStream();
+        document.Save(output, closeStream: false);
+        return MakeDeterministic(output.ToArray(), d);
+    }
+
+    [GeneratedRegex(@"/[A-Z]{6}\+(?=DejaVu)", RegexOptions.CultureInvariant)]
+    private static partial Regex SubsetTag();
+
+    [GeneratedRegex(@"(?<=<xmpMM:(?:DocumentID|InstanceID)>uuid:)[0-9a-f-]{36}(?=<)", RegexOptions.CultureInvariant)]
+    private static partial Regex XmpUuid();
+
+    /// <summary>
+    /// PDFsharp draws three things at random on every save: the six-letter tag of each embedded font
+    /// subset and the XMP document and instance UUIDs. All three sit outside compressed streams and
+    /// have a fixed length, so they are replaced in place with values derived from the certificate;
+    /// no offset moves, so the cross-reference table stays valid.
+    /// </summary>
+    private static byte[] MakeDeterministic(byte[] pdf, CertificateDetails d)
+    {
+        var text = Encoding.Latin1.GetString(pdf);
+        var tags = new Dictionary<string, string>(StringComparer.Ordinal);
+        text = SubsetTag().Replace(text, m =>
+        {
+            if (!tags.TryGetValue(m.Value, out var stable))
+            {
+                var hash = SHA256.HashData(Encoding.UTF8.GetBytes($"{d.Number}/{d.Version}/font/{tags.Count}"));
+                stable = "/" + new string(hash.Take(6).Select(b => (char)('A' + b % 26)).ToArray()) + "+";
+                tags[m.Value] = stable;
+            }
+
+            return stable;
+        });
+        var id = Guid.ParseExact(DocumentId(d), "N").ToString("D", CultureInfo.InvariantCulture);
+        text = XmpUuid().Replace(text, id);
+        var result = Encoding.Latin1.GetBytes(text);
+        return result.Length == pdf.Length ? result : throw new InvalidOperationException("Making the PDF deterministic changed its length.");
+    }
+
+    private static void DrawFrame(XGraphics gfx, StructureBuilder tags)
+    {
+        tags.BeginArtifact();
+        gfx.DrawRectangle(new XPen(Accent, 3), Margin - 14, Margin - 14, Width - 2 * (Margin - 14), Height - 2 * (Margin - 14));
+        gfx.DrawRectangle(new XPen(Accent, 0.75), Margin - 8, Margin - 8, Width - 2 * (Margin - 8), Height - 2 * (Margin - 8));
+        tags.End();
+    }
+
+    private void DrawHeader(XGraphics gfx, StructureBuilder tags, CertificateDetails d)
+    {
+        Paragraph(gfx, tags, d.Issuer, _issuer, Accent, 52);
+        tags.BeginElement(PdfBlockLevelElementTag.Heading1);
+        Centred(gfx, d.CertificateTitle, _title, Ink, 72);
+        tags.End();
+        Paragraph(gfx, tags, "This is to certify that", _body, Ink, 124);
+        tags.BeginElement(PdfBlockLevelElementTag.Heading2);
+        Centred(gfx, d.Name, FitTo(gfx, d.Name, _name, Width - 2 * Margin - 40), Ink, 146);
+        tags.End();
+        Paragraph(gfx, tags, "has completed", _body, Ink, 188);
+        tags.BeginElement(PdfBlockLevelElementTag.Paragraph);
+        Centred(gfx, d.ProgrammeTitle, FitTo(gfx, d.ProgrammeTitle, _programme, Width - 2 * Margin - 40), Ink, 210);
+        tags.End();
+    }
+
+    private void DrawModules(XGraphics gfx, StructureBuilder tags, CertificateDetails d)
+    {
+        const double left = Margin + 30;
+        const double columnWidth = 390;
+        const int maxLines = 9;
+        var y = 252.0;
+        tags.BeginElement(PdfBlockLevelElementTag.Heading3);
+        gfx.DrawString("Modules completed", _heading, new XSolidBrush(Ink), new XRect(left, y, columnWidth, 16), XStringFormats.TopLeft);
+        tags.End();
+        y += 20;
+
+        var shown = d.Modules.Count <= maxLines ? d.Modules : d.Modules.Take(maxLines - 1).ToList();
+        tags.BeginElement(PdfBlockLevelElementTag.List);
+        foreach (var module in shown)
+        {
+            tags.BeginElement(PdfBlockLevelElementTag.ListItem);
+            var line = $"{module.Title} ({Minutes(module.CpdMinutes)})";
+            gfx.DrawString(line, FitTo(gfx, line, _small, columnWidth), new XSolidBrush(Ink), new XRect(left, y, columnWidth, 14), XStringFormats.TopLeft);
+            tags.End();
+            y += 15;
+        }
+
+        if (shown.Count < d.Modules.Count)
+        {
+            tags.BeginElement(PdfBlockLevelElementTag.ListItem);
+            gfx.DrawString($"and {d.Modules.Count - shown.Count} more modules", _small, new XSolidBrush(Ink), new XRect(left, y, columnWidth, 14), XStringFormats.TopLeft);
+            tags.End();
+            y += 15;
+        }
+
+        tags.End();
+        tags.BeginElement(PdfBlockLevelElementTag.Paragraph);
+        gfx.DrawString($"Total continuing professional development: {Hours(d.TotalCpdMinutes)}", _heading, new XSolidBrush(Ink),
+            new XRect(left, y + 6, columnWidth, 16), XStringFormats.TopLeft);
+        tags.End();
+    }
+
+    private void DrawSessionAndSignature(XGraphics gfx, StructureBuilder tags, CertificateDetails d)
+    {
+        const double left = 480;
+        const double columnWidth = Width - Margin - 30 - left;
+        var y = 252.0;
+        if (d.LiveSession is { } session)
+        {
+            tags.BeginElement(PdfBlockLevelElementTag.Heading3);
+            gfx.DrawString("Live session attended", _heading, new XSolidBrush(Ink), new XRect(left, y, columnWidth, 16), XStringFormats.TopLeft);
+            tags.End();
+            y += 20;
+            foreach (var line in new[] { session.Title, session.Date, session.Location })
+            {
+                tags.BeginElement(PdfBlockLevelElementTag.Paragraph);
+                gfx.DrawString(line, FitTo(gfx, line, _small, columnWidth), new XSolidBrush(Ink), new XRect(left, y, columnWidth, 14), XStringFormats.TopLeft);
+                tags.End();
+                y += 15;
+            }
+
+            y += 12;
+        }
+
+        tags.BeginElement(PdfBlockLevelElementTag.Paragraph);
+        gfx.DrawString($"Completed on {d.CompletedOn}", _heading, new XSolidBrush(Ink), new XRect(left, y, columnWidth, 16), XStringFormats.TopLeft);
+        tags.End();
+        y += 34;
+        tags.BeginArtifact();
+        gfx.DrawLine(new XPen(Ink, 0.5), left, y, left + 200, y);
+        tags.End();
+        tags.BeginElement(PdfBlockLevelElementTag.Paragraph);
+        var signedBy = d.Signatory is null ? d.Issuer : $"{d.Signatory}, {d.Issuer}";
+        gfx.DrawString(signedBy, FitTo(gfx, signedBy, _small, columnWidth), new XSolidBrush(Ink), new XRect(left, y + 4, columnWidth, 14), XStringFormats.TopLeft);
+        tags.End();
+    }
+
+    private void DrawNumberAndCode(XGraphics gfx, StructureBuilder tags, CertificateDetails d)
+    {
+        const double size = 92;
+        var codeX = Width - Margin - 10 - size;
+        var codeY = Height - Margin - 10 - size;
+        const double left = Margin + 30;
+        var textWidth = codeX - left - 20;
+        tags.BeginElement(PdfBlockLevelElementTag.Paragraph);
+        gfx.DrawString($"Certificate number {d.Number}", _heading, new XSolidBrush(Ink), new XRect(left, Height - Margin - 52, textWidth, 16), XStringFormats.TopLeft);
+        tags.End();
+        tags.BeginElement(PdfBlockLevelElementTag.Paragraph);
+        var check = $"Check this certificate at {d.VerifyUrl}";
+        gfx.DrawString(check, FitTo(gfx, check, _small, textWidth), new XSolidBrush(Ink), new XRect(left, Height - Margin - 32, textWidth, 14), XStringFormats.TopLeft);
+        tags.End();
+
+        var area = new XRect(codeX, codeY, size, size);
+        tags.BeginElement(PdfIllustrationElementTag.Figure, $"QR code linking to {d.VerifyUrl}", area);
+        gfx.DrawPath(XBrushes.Black, QrPath(d.VerifyUrl, area));
+        tags.End();
+    }
+
+    /// <summary>
+    /// The QR code as one vector path: each horizontal run of dark modules is one rectangle, so the
+    /// page holds a few hundred path segments rather than one filled shape per module.
+    /// </summary>
+    private static XGraphicsPath QrPath(string text, XRect area)
+    {
+        using var generator = new QRCodeGenerator();
+        using var data = generator.CreateQrCode(text, QRCodeGenerator.ECCLevel.M);
+        var matrix = data.ModuleMatrix;
+        var modules = matrix.Count;
+        var cell = area.Width / modules;
+        var path = new XGraphicsPath { FillMode = XFillMode.Winding };
+        for (var row = 0; row < modules; row++)
+        {
+            var bits = matrix[row];
+            var column = 0;
+            while (column < modules)
+            {
+                if (!bits[column])
+                {
+                    column++;
+                    continue;
+                }
+
+                var start = column;
+                while (column < modules && bits[column])
+                {
+                    column++;
+                }
+
+                path.AddRectangle(area.X + start * cell, area.Y + row * cell, (column - start) * cell, cell);
+            }
+        }
+
+        return path;
+    }
+
+    private static void Paragraph(XGraphics gfx, StructureBuilder tags, string text, XFont font, XColor colour, double y)
+    {
+        tags.BeginElement(PdfBlockLevelElementTag.Paragraph);
+        Centred(gfx, text, font, colour, y);
+        tags.End();
+    }
+
+    private static void Centred(XGraphics gfx, string text, XFont font, XColor colour, double y) =>
+        gfx.DrawString(text, font, new XSolidBrush(colour), new XRect(Margin, y, Width - 2 * Margin, font.Height + 4), XStringFormats.TopCenter);
+
+    /// <summary>The font, shrunk as far as needed for a long name or title to fit on its line.</summary>
+    private static XFont FitTo(XGraphics gfx, string text, XFont font, double width)
+    {
+        var measured = gfx.MeasureString(text, font).Width;
+        if (measured <= width)
+        {
+            return font;
+        }
+
+        var size = Math.Max(6, Math.Floor(font.Size * width / measured * 10) / 10);
+        return new XFont(font.FontFamily.Name, size, font.Bold ? XFontStyleEx.Bold : XFontStyleEx.Regular);
+    }
+
+    private static string Minutes(int minutes) => minutes == 1 ? "1 minute" : $"{minutes} minutes";
+
+    public static string Hours(int minutes)
+    {
+        var (h, m) = (minutes / 60, minutes % 60);
+        var hours = h == 1 ? "1 hour" : $"{h} hours";
+        return m == 0 ? hours : h == 0 ? Minutes(m) : $"{hours} {Minutes(m)}";
+    }
+
+    /// <summary>The file identifier PDF requires, derived from the certificate instead of drawn at random.</summary>
+    private static string DocumentId(CertificateDetails d)
+    {
+        var hash = SHA256.HashData(Encoding.UTF8.GetBytes($"{d.Number}/{d.Version}"));
+        return new Guid(hash.AsSpan(0, 16)).ToString("N", CultureInfo.InvariantCulture).ToUpperInvariant();
+    }
+}
