@@ -217,9 +217,13 @@ public static class CertificateEndpoints
         return accept.Contains("json", StringComparison.OrdinalIgnoreCase) && !accept.Contains("text/html", StringComparison.OrdinalIgnoreCase);
     }
 
-    private static string FileSafe(string text)
+    /// <summary>
+    /// A name as it is spelt, for a file name inside the zip (stored as UTF-8): letters and digits
+    /// kept, spaces as hyphens, anything that could be a path or a control character dropped.
+    /// </summary>
+    public static string FileSafe(string text)
     {
-        var safe = new string(text.Normalize(NormalizationForm.FormD).Where(c => char.IsAsciiLetterOrDigit(c) || c is '-').ToArray());
-        return safe.Length == 0 ? "x" : safe;
+        var safe = new string(text.Select(c => char.IsWhiteSpace(c) ? '-' : c).Where(c => char.IsLetterOrDigit(c) || c == '-').ToArray());
+        return safe.Trim('-').Length == 0 ? "x" : safe.Trim('-');
     }
 }

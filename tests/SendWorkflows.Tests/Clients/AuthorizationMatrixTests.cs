@@ -25,11 +25,16 @@ public sealed class AuthorizationMatrixTests
     private const string SchoolA = "100004";
     private const string SchoolB = "100005";
 
+    /// <param name="Public">Needs no key at all (anyone may check a certificate), so a missing or revoked key changes nothing.</param>
     private sealed record Route(
         string Name,
         Func<TestApp, Task<string>> Arrange,
         Func<HttpClient, string, Task<HttpResponseMessage>> Act,
-        Func<Who, int> Expected);
+        Func<Who, int> Expected,
+        bool Public = false);
+
+    private static async Task<string> CertificateInA(TestApp app) =>
+        (await Certificates.CertificateEndpointTests.CompletedAsync(app, $"C-{Guid.NewGuid():N}", SchoolA)).Certificate.GetProperty("number").GetString()!;
 
     private static int Only(Who who, int ok, params Who[] allowed) => allowed.Contains(who) ? ok : 403;
 
@@ -135,6 +140,28 @@ public sealed class AuthorizationMatrixTests
             },
             (c, id) => c.PostAsJsonAsync("/api/v1/sessions/started/attendance", new { attendees = new[] { new { enrolmentId = id, attended = true } } }),
             who => Only(who, 200, Who.Admin, Who.Sessions)),
+        new("POST /api/v1/certificates/{number}/revocation", CertificateInA,
+            (c, number) => c.PostAsJsonAsync($"/api/v1/certificates/{number}/revocation", new { reason = "issued in error" }),
+            who => Only(who, 200, Who.Admin)),
+        new("GET /api/v1/schools/{urn}/certificates.zip", _ => Task.FromResult(""),
+            (c, _) => c.GetAsync($"/api/v1/schools/{SchoolA}/certificates.zip"),
+            who => Only(who, 200, Who.Admin, Who.SchoolA)),
+        new("GET /api/v1/certificates/{number}", CertificateInA,
+            (c, number) => c.GetAsync($"/api/v1/certificates/{number}"),
+            _ => 200, Public: true),
+        new("GET /verify/{number}", CertificateInA,
+            (c, number) => c.GetAsync($"/verify/{number}"),
+            _ => 200, Public: true),
+        new("POST /api/v1/certificates/verify", _ => Task.FromResult(""),
+            (c, _) => c.PostAsync("/api/v1/certificates/verify", new ByteArrayContent("%PDF-1.7 not ours"u8.ToArray())),
+            _ => 200, Public: true),
+        new("GET /certificates/{number}.pdf (signed link)", async app =>
+            {
+                var (_, certificate) = await Certificates.CertificateEndpointTests.CompletedAsync(app, $"D-{Guid.NewGuid():N}", SchoolA);
+                return new Uri(certificate.GetProperty("downloadUrl").GetString()!).PathAndQuery;
+            },
+            (c, link) => c.GetAsync(link),
+            _ => 200, Public: true),
         new("GET /api/v1/outbox", _ => Task.FromResult(""),
             (c, _) => c.GetAsync("/api/v1/outbox?status=pending"),
             who => Only(who, 200, Who.Admin)),
@@ -160,7 +187,7 @@ public sealed class AuthorizationMatrixTests
         {
             var arranged = await route.Arrange(app);
             var response = await route.Act(client, arranged);
-            var expected = who is Who.NoKey or Who.RevokedKey ? 401 : route.Expected(who);
+            var expected = who is Who.NoKey or Who.RevokedKey && !route.Public ? 401 : route.Expected(who);
             if ((int)response.StatusCode != expected)
             {
                 failures.Add($"{route.Name}: expected {expected}, got {(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}");
