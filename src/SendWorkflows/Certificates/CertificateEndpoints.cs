@@ -43,8 +43,10 @@ public static class CertificateEndpoints
     }
 
     private static async Task<Results<FileContentHttpResult, ProblemHttpResult>> DownloadAsync(
-        string file, string? expires, string? sig, IWorkflowStore store, CertificateLinks links, TimeProvider clock, CancellationToken ct)
+        string file, string? expires, string? sig, HttpResponse response, IWorkflowStore store, CertificateLinks links, TimeProvider clock, CancellationToken ct)
     {
+        // A personal document, and one that can be revoked: never kept by a shared cache.
+        response.Headers.CacheControl = "private, no-store";
         var number = file.EndsWith(".pdf", StringComparison.OrdinalIgnoreCase) ? CertificateNumber.Normalise(file[..^4]) : null;
         if (number is null)
         {
@@ -146,13 +148,20 @@ public static class CertificateEndpoints
         ApplyOutcome outcome;
         await using (var tx = await store.BeginAsync(ct))
         {
+            // Checked again inside the transaction: a corrected certificate may have replaced this one meanwhile.
+            if (!await tx.RevokeCertificateAsync(certificate.Number, reason, clock.GetUtcNow()))
+            {
+                return certificate.Status == CertificateStatus.Revoked
+                    ? TypedResults.Ok(Check(certificate))
+                    : Problems.Conflict("number", "this certificate is no longer the current one; revoke the current one.");
+            }
+
             outcome = await workflow.ApplyInAsync(tx, certificate.EnrolmentId, new CertificateRevoked(certificate.Number, reason), ct);
             if (outcome.Rejection is { } rejection)
             {
                 return Enrolments.EnrolmentAccess.ToProblem(rejection);
             }
 
-            await tx.RevokeCertificateAsync(certificate.Number, reason, clock.GetUtcNow());
             await tx.CommitAsync();
         }
 
@@ -172,9 +181,17 @@ public static class CertificateEndpoints
             return Problems.Forbidden("urn", $"this API key may not download certificates for school {urn}.");
         }
 
-        // Built in a temporary file, not in memory: a large school has thousands of certificates.
+        // Written to a temporary file one certificate at a time (the zip writer needs synchronous
+        // writes, which the response does not allow), then streamed out. The file is unlinked as soon
+        // as it is open, so nothing is left behind even if the process dies.
         var path = Path.Combine(Path.GetTempPath(), $"certificates-{Guid.NewGuid():N}.zip");
-        var file = new FileStream(path, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 81920, FileOptions.DeleteOnClose | FileOptions.Asynchronous);
+        var file = new FileStream(path, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.Delete, 81920,
+            FileOptions.Asynchronous | FileOptions.DeleteOnClose);
+        if (!OperatingSystem.IsWindows())
+        {
+            File.Delete(path);
+        }
+
         try
         {
             using (var zip = new ZipArchive(file, ZipArchiveMode.Create, leaveOpen: true))
@@ -190,6 +207,7 @@ public static class CertificateEndpoints
             }
 
             file.Position = 0;
+            http.Response.Headers.CacheControl = "private, no-store";
             return TypedResults.Stream(file, "application/zip", $"certificates-{urn}.zip");
         }
         catch
@@ -223,7 +241,7 @@ public static class CertificateEndpoints
     /// </summary>
     public static string FileSafe(string text)
     {
-        var safe = new string(text.Select(c => char.IsWhiteSpace(c) ? '-' : c).Where(c => char.IsLetterOrDigit(c) || c == '-').ToArray());
+        var safe = new string(text.Normalize().Select(c => char.IsWhiteSpace(c) ? '-' : c).Where(c => char.IsLetterOrDigit(c) || c == '-').ToArray());
         return safe.Trim('-').Length == 0 ? "x" : safe.Trim('-');
     }
 }

@@ -50,9 +50,13 @@ public sealed class CertificateIssuer(
 
         await using (var tx = await store.BeginAsync(ct))
         {
-            if (await tx.GetCertificateAsync(state.Id, effect.Version) is not null)
+            // Everything checked above is checked again where it counts: a revocation, a newer
+            // version or another worker may have got in while this one was rendering.
+            var latest = (await tx.GetEnrolmentAsync(state.Id))!.State;
+            if (latest.CertificateRevokedAt is not null || effect.Version < latest.CertificateVersion ||
+                await tx.LatestCertificateVersionAsync(state.Id) >= effect.Version)
             {
-                return; // another worker issued it meanwhile
+                return;
             }
 
             await tx.InsertCertificateAsync(certificate);

@@ -87,6 +87,11 @@ public sealed class CertificateLinks
         // Written aside and moved, so two instances starting together both end up with one whole key.
         var temporary = $"{path}.{Guid.NewGuid():N}.tmp";
         File.WriteAllText(temporary, Convert.ToBase64String(key));
+        if (!OperatingSystem.IsWindows())
+        {
+            File.SetUnixFileMode(temporary, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        }
+
         try
         {
             File.Move(temporary, path, overwrite: false);

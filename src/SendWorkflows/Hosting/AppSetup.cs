@@ -142,6 +142,21 @@ public static class AppSetup
         await BootstrapAdmin.EnsureAsync(store, services.GetRequiredService<TimeProvider>(), app.Configuration, Console.Out, ct);
         // Fail at start, not at the first email or certificate, if either is misconfigured.
         services.GetRequiredService<IEmailTransport>();
-        services.GetRequiredService<CertificateLinks>();
+        var links = services.GetRequiredService<CertificateLinks>();
+        if (!app.Environment.IsDevelopment())
+        {
+            var log = services.GetRequiredService<ILoggerFactory>().CreateLogger("SendWorkflows.Startup");
+            if (links.KeyWasGenerated)
+            {
+                log.LogWarning("Certificates:SigningKey is not set; links are signed with a key generated into the data folder. " +
+                               "Set it when running more than one instance, or links signed by one will not open on another.");
+            }
+
+            if (string.IsNullOrWhiteSpace(app.Configuration["PublicBaseUrl"]))
+            {
+                log.LogWarning("PublicBaseUrl is not set; emails and certificates will link to {Url}, where the service listens.",
+                    services.GetRequiredService<PublicUrls>().BaseFor(null));
+            }
+        }
     }
 }

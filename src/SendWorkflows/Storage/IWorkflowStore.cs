@@ -65,9 +65,10 @@ public interface IStoreTransaction : IAsyncDisposable
     /// <summary>Writes effects to the outbox; an effect whose dedupe key is already there is skipped.</summary>
     Task EnqueueEffectsAsync(Guid enrolmentId, IEnumerable<Effect> effects, DateTimeOffset now);
 
-    Task<StoredCertificate?> GetCertificateAsync(Guid enrolmentId, int version);
+    /// <summary>The highest certificate version issued for the enrolment, 0 if none.</summary>
+    Task<int> LatestCertificateVersionAsync(Guid enrolmentId);
 
-    /// <summary>Stores a newly issued certificate and marks the enrolment's earlier versions superseded.</summary>
+    /// <summary>Stores a newly issued certificate and marks every other valid one of the enrolment superseded.</summary>
     Task InsertCertificateAsync(StoredCertificate certificate);
 
     /// <summary>Revokes the enrolment's current certificate; false if there is none or it is already revoked.</summary>

@@ -468,15 +468,15 @@ public sealed class SqliteStore : IWorkflowStore, IAsyncDisposable
             }
         }
 
-        public Task<StoredCertificate?> GetCertificateAsync(Guid enrolmentId, int version) =>
-            Sql.QueryCertificateAsync(connection, transaction, "enrolment_id = @enrolmentId AND version = @version",
-                new { enrolmentId = enrolmentId.ToString(), version }, withPdf: false);
+        public Task<int> LatestCertificateVersionAsync(Guid enrolmentId) =>
+            connection.ExecuteScalarAsync<int>("SELECT COALESCE(MAX(version), 0) FROM certificates WHERE enrolment_id = @enrolmentId",
+                new { enrolmentId = enrolmentId.ToString() }, transaction);
 
         public async Task InsertCertificateAsync(StoredCertificate c)
         {
             await connection.ExecuteAsync(
-                "UPDATE certificates SET status = 'superseded' WHERE enrolment_id = @enrolmentId AND version < @Version AND status = 'valid'",
-                new { enrolmentId = c.EnrolmentId.ToString(), c.Version }, transaction);
+                "UPDATE certificates SET status = 'superseded' WHERE enrolment_id = @enrolmentId AND status = 'valid'",
+                new { enrolmentId = c.EnrolmentId.ToString() }, transaction);
             await connection.ExecuteAsync(
                 """
                 INSERT INTO certificates (number, enrolment_id, version, school_urn, status, details, sha256, pdf, issued_at)

@@ -43,10 +43,10 @@ public static class EnrolmentDecider
         var next = Evolve(state, evt, now);
         var effects = new List<Effect>();
         next = Settle(next, programme, effects);
-        if (evt is ContactDetailsChanged && next.CompletedAt is not null && next.CertificateRevokedAt is null &&
-            (next.Staff.GivenName != state.Staff.GivenName || next.Staff.FamilyName != state.Staff.FamilyName))
+        if (state.CertificateVersion > 0 && next.CertificateRevokedAt is null && CertificateReads(next) != CertificateReads(state))
         {
-            // A corrected name after issue supersedes the certificate with a new version.
+            // What an issued certificate says has changed (a corrected name, or an earlier completion
+            // time reported late): a new version supersedes it.
             next = next with { CertificateVersion = next.CertificateVersion + 1 };
             effects.Add(new IssueCertificate(next.Id, next.CertificateVersion));
         }
@@ -174,6 +174,10 @@ public static class EnrolmentDecider
         var status = DeriveStatus(state, programme);
         return status == state.Status ? state : state with { Status = status };
     }
+
+    /// <summary>The parts of the state a certificate prints that can change after it is issued.</summary>
+    private static (string GivenName, string FamilyName, DateTimeOffset? CompletedAt) CertificateReads(EnrolmentState s) =>
+        (s.Staff.GivenName, s.Staff.FamilyName, s.CompletedAt);
 
     public static DateTimeOffset? RequirementsMetAt(EnrolmentState state, ProgrammeDefinition programme)
     {

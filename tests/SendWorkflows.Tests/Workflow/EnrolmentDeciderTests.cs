@@ -296,4 +296,38 @@ public sealed class EnrolmentDeciderTests
         Assert.Equal(completedLate!.Value.AddHours(-12), s.State.CompletedAt);
         Assert.Equal(1, s.EmailsOf(EmailTemplates.Completion));
     }
+
+    [Fact]
+    public void completion_issues_certificate_version_one_and_a_corrected_name_issues_version_two()
+    {
+        var s = new DeciderScenario(DeciderScenario.Programme(liveSessions: 0));
+        s.CompleteModules("m1", "m2");
+        Assert.Equal([1], s.CertificatesIssued.Select(c => c.Version));
+
+        s.Apply(new ContactDetailsChanged(DeciderScenario.Staff with { Email = "new@example.org" }));
+        Assert.Single(s.CertificatesIssued);
+        s.Apply(new ContactDetailsChanged(DeciderScenario.Staff with { FamilyName = "Hương-Trần" }));
+        Assert.Equal([1, 2], s.CertificatesIssued.Select(c => c.Version));
+    }
+
+    [Fact]
+    public void an_earlier_completion_time_reported_after_issue_issues_a_corrected_certificate()
+    {
+        var s = new DeciderScenario(DeciderScenario.Programme(liveSessions: 0));
+        s.After(Day).CompleteModules("m1");
+        s.After(Day).CompleteModules("m2");
+        s.Apply(new ModuleCompleted("m2", s.Now.AddHours(-6)));
+        Assert.Equal([1, 2], s.CertificatesIssued.Select(c => c.Version));
+        Assert.Equal(1, s.EmailsOf(EmailTemplates.Completion));
+    }
+
+    [Fact]
+    public void a_revoked_certificate_is_never_reissued()
+    {
+        var s = new DeciderScenario(DeciderScenario.Programme(liveSessions: 0));
+        s.CompleteModules("m1", "m2");
+        s.Apply(new CertificateRevoked("7K3M-9QZ2-X4TB", "issued in error"));
+        s.Apply(new ContactDetailsChanged(DeciderScenario.Staff with { GivenName = "Hoa" }));
+        Assert.Single(s.CertificatesIssued);
+    }
 }
