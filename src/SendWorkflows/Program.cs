@@ -2,7 +2,18 @@ using SendWorkflows.Hosting;
 using SendWorkflows.Storage;
 
 var builder = WebApplication.CreateBuilder(args);
-builder.AddSendWorkflows();
+try
+{
+    builder.AddSendWorkflows();
+}
+catch (UnsafeProductionConfigurationException refused)
+{
+    // One clear line per problem, and a failing exit code, instead of a stack trace.
+    await Console.Error.WriteLineAsync(refused.Message);
+    Environment.ExitCode = 78; // EX_CONFIG
+    return;
+}
+
 var app = builder.Build();
 
 if (args.Length > 0 && args[0] == "migrate")

@@ -23,7 +23,13 @@ public static class AppSetup
         var services = builder.Services;
         var configuration = builder.Configuration;
 
+        if (builder.Environment.IsProduction() && ProductionSafety.Problems(configuration) is { Count: > 0 } problems)
+        {
+            throw new UnsafeProductionConfigurationException(problems);
+        }
+
         builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = EnrolmentEndpoints.MaxBatchBytes + 1);
+        builder.ListenForFunctionsHost();
         services.AddProblemDetails(o => o.CustomizeProblemDetails = NameTheField);
         services.ConfigureHttpJsonOptions(o => JsonBody.Configure(o.SerializerOptions));
         services.AddOpenApi();
@@ -114,8 +120,8 @@ public static class AppSetup
         app.UseMiddleware<IdempotencyMiddleware>();
 
         app.MapOpenApi();
-        app.MapGet("/healthz", () => TypedResults.Ok(new { status = "ok" })).WithTags("Service").AllowAnonymous();
-        app.MapPost("/tick", TickAsync).WithTags("Service").AllowAnonymous()
+        app.MapGet("/healthz", () => TypedResults.Ok(new Health("ok"))).WithTags("Service").AllowAnonymous();
+        app.MapPost("/tick", FunctionsHost.TickAsync).WithTags("Service").AllowAnonymous()
             .WithSummary("One timer sweep and outbox dispatch pass. Safe to call at any time: single-flight and idempotent.");
 
         var api = app.MapGroup("/api/v1").RequireAuthorization();
@@ -129,8 +135,8 @@ public static class AppSetup
         return app;
     }
 
-    private static async Task<IResult> TickAsync(WorkflowPump pump, CancellationToken ct) =>
-        TypedResults.Ok(await pump.RunOnceAsync(ct));
+    /// <summary>Liveness: the process is up and answering.</summary>
+    public sealed record Health(string Status);
 
     /// <summary>Migrations, the bundled programme and the first admin key: everything a first start needs.</summary>
     public static async Task InitialiseAsync(this WebApplication app, CancellationToken ct = default)

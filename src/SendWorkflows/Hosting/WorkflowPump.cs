@@ -102,6 +102,9 @@ public sealed class WorkflowLoop(WorkflowPump pump, WorkSignal signal, TimeProvi
             return;
         }
 
+        // Let the host finish starting first: the store's calls complete synchronously, so without
+        // this the first pass would run inside start-up and delay the first request.
+        await Task.Yield();
         while (!stoppingToken.IsCancellationRequested)
         {
             try
