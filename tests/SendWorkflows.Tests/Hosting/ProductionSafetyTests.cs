@@ -1,0 +1,69 @@
+using System.Diagnostics;
+using Microsoft.Extensions.Configuration;
+using SendWorkflows.Hosting;
+using SendWorkflows.Tests.TestSupport;
+
+namespace SendWorkflows.Tests.Hosting;
+
+public sealed class ProductionSafetyTests
+{
+    private static IConfiguration Config(Dictionary<string, string?> values) => new ConfigurationBuilder().AddInMemoryCollection(values).Build();
+
+    private static readonly Dictionary<string, string?> Complete = new()
+    {
+        ["Storage:Provider"] = "postgres",
+        ["Storage:ConnectionString"] = "Host=db;Database=sendworkflows",
+        ["Email:Transport"] = "sendgrid",
+        ["Certificates:SigningKey"] = "a-signing-key-of-at-least-32-characters",
+        ["PublicBaseUrl"] = "https://send.example.org",
+        ["Auth:BootstrapAdminKey"] = "an-admin-key-of-at-least-24-chars",
+    };
+
+    [Fact]
+    public void a_complete_production_configuration_has_no_problems() => Assert.Empty(ProductionSafety.Problems(Config(Complete)));
+
+    [Theory]
+    [InlineData("Storage:Provider", "sqlite", "Storage:Provider is sqlite")]
+    [InlineData("Certificates:SigningKey", null, "Certificates:SigningKey is not set")]
+    [InlineData("PublicBaseUrl", null, "PublicBaseUrl is not set")]
+    [InlineData("PublicBaseUrl", "http://send.example.org", "is not an absolute https address")]
+    [InlineData("Email:Transport", "outbox", "Email:Transport is outbox")]
+    [InlineData("Auth:BootstrapAdminKey", null, "Auth:BootstrapAdminKey is not set")]
+    public void each_unsafe_setting_is_one_clear_problem(string key, string? value, string expected)
+    {
+        var settings = new Dictionary<string, string?>(Complete) { [key] = value };
+        var problem = Assert.Single(ProductionSafety.Problems(Config(settings)));
+        Assert.Contains(expected, problem, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task production_on_the_development_defaults_refuses_to_start_and_says_why()
+    {
+        var dir = Directory.CreateTempSubdirectory("sendworkflows-production-").FullName;
+        var start = new ProcessStartInfo("dotnet", [Path.Combine(AppContext.BaseDirectory, "SendWorkflows.dll")])
+        {
+            WorkingDirectory = dir,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            Environment = { ["ASPNETCORE_ENVIRONMENT"] = "Production", ["Urls"] = $"http://127.0.0.1:{Repository.FreePort()}" },
+        };
+        using var process = Process.Start(start)!;
+        var errors = process.StandardError.ReadToEndAsync();
+        var exited = process.WaitForExitAsync(new CancellationTokenSource(TimeSpan.FromSeconds(60)).Token);
+        await exited;
+
+        Assert.Equal(78, process.ExitCode);
+        var message = await errors;
+        foreach (var expected in new[]
+                 {
+                     "Storage:Provider is sqlite", "Certificates:SigningKey is not set", "PublicBaseUrl is not set",
+                     "Email:Transport is outbox", "Auth:BootstrapAdminKey is not set",
+                 })
+        {
+            Assert.Contains(expected, message, StringComparison.Ordinal);
+        }
+
+        Assert.DoesNotContain("   at ", message, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(Path.Combine(dir, "data")), "nothing may be created before refusing");
+    }
+}
