@@ -16,12 +16,7 @@ public sealed class CertificateReviewFindingsTests
         // race is closed by the serialized write, not reproduced here.)
         await using var app = new TestApp();
         var (id, certificate) = await CertificateEndpointTests.CompletedAsync(app, given: "Zoe", family: "Bronte");
-        var corrected = new
-        {
-            programmeId = "quick", schoolUrn = "100004",
-            staff = new { externalId = "T-1", givenName = "Zoë", familyName = "Brontë", email = "t-1@example.org", role = "teacher" },
-        };
-        (await app.Admin().PostAsJsonAsync("/api/v1/enrolments", corrected)).EnsureSuccessStatusCode();
+        await CertificateEndpointTests.CorrectNameAsync(app, "Zoë", "Brontë");
         var number = certificate.GetProperty("number").GetString()!;
         (await app.Admin().PostAsJsonAsync($"/api/v1/certificates/{number}/revocation", new { reason = "issued in error" })).EnsureSuccessStatusCode();
 
@@ -37,12 +32,7 @@ public sealed class CertificateReviewFindingsTests
     {
         await using var app = new TestApp();
         var (id, first) = await CertificateEndpointTests.CompletedAsync(app, given: "Zoe", family: "Bronte");
-        var corrected = new
-        {
-            programmeId = "quick", schoolUrn = "100004",
-            staff = new { externalId = "T-1", givenName = "Zoë", familyName = "Brontë", email = "t-1@example.org", role = "teacher" },
-        };
-        (await app.Admin().PostAsJsonAsync("/api/v1/enrolments", corrected)).EnsureSuccessStatusCode();
+        await CertificateEndpointTests.CorrectNameAsync(app, "Zoë", "Brontë");
         await app.TickAsync();
 
         var revoke = await app.Admin().PostAsJsonAsync($"/api/v1/certificates/{first.GetProperty("number").GetString()}/revocation", new { reason = "x" });
