@@ -28,15 +28,18 @@ param postgresAdminPassword string
 
 @secure()
 @description('SendGrid API key with Mail Send permission.')
-param sendGridApiKey string
+param sendGridApiKey string = ''
 
 @secure()
 @description('HMAC key for certificate links, at least 32 characters.')
-param signingKey string
+param signingKey string = ''
+
+@description('Write the secrets below into Key Vault. Generate them once, keep them in your secret store, and pass them on every deployment; with false the vault keeps what it has.')
+param writeSecrets bool = true
 
 @secure()
 @description('The first admin API key, at least 24 characters.')
-param bootstrapAdminKey string
+param bootstrapAdminKey string = ''
 
 param maximumInstanceCount int = 40
 param instanceMemoryMB int = 2048
@@ -142,7 +145,7 @@ resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
   }
 }
 
-resource storeSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
+resource storeSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (writeSecrets) {
   parent: vault
   name: 'storage-connection-string'
   properties: {
@@ -150,19 +153,19 @@ resource storeSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
   }
 }
 
-resource sendGridSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
+resource sendGridSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (writeSecrets) {
   parent: vault
   name: 'sendgrid-api-key'
   properties: { value: sendGridApiKey }
 }
 
-resource signingSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
+resource signingSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (writeSecrets) {
   parent: vault
   name: 'certificate-signing-key'
   properties: { value: signingKey }
 }
 
-resource adminSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
+resource adminSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (writeSecrets) {
   parent: vault
   name: 'bootstrap-admin-key'
   properties: { value: bootstrapAdminKey }
@@ -209,16 +212,16 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         // The service (ProductionSafety.RequiredSettings: Production refuses to start without them)
         { name: 'ASPNETCORE_ENVIRONMENT', value: 'Production' }
         { name: 'Storage__Provider', value: 'postgres' }
-        { name: 'Storage__ConnectionString', value: '@Microsoft.KeyVault(SecretUri=${storeSecret.properties.secretUri})' }
+        { name: 'Storage__ConnectionString', value: '@Microsoft.KeyVault(SecretUri=${vault.properties.vaultUri}secrets/storage-connection-string)' }
         { name: 'Email__Transport', value: 'sendgrid' }
         { name: 'Email__From', value: emailFrom }
-        { name: 'SendGrid__ApiKey', value: '@Microsoft.KeyVault(SecretUri=${sendGridSecret.properties.secretUri})' }
-        { name: 'Certificates__SigningKey', value: '@Microsoft.KeyVault(SecretUri=${signingSecret.properties.secretUri})' }
-        { name: 'Auth__BootstrapAdminKey', value: '@Microsoft.KeyVault(SecretUri=${adminSecret.properties.secretUri})' }
+        { name: 'SendGrid__ApiKey', value: '@Microsoft.KeyVault(SecretUri=${vault.properties.vaultUri}secrets/sendgrid-api-key)' }
+        { name: 'Certificates__SigningKey', value: '@Microsoft.KeyVault(SecretUri=${vault.properties.vaultUri}secrets/certificate-signing-key)' }
+        { name: 'Auth__BootstrapAdminKey', value: '@Microsoft.KeyVault(SecretUri=${vault.properties.vaultUri}secrets/bootstrap-admin-key)' }
         { name: 'PublicBaseUrl', value: baseUrl }
         // The timer function drives sweeps; an instance may be frozen between requests, so no loop of its own.
         { name: 'Workflow__RunInBackground', value: 'false' }
-        // Below host.json's functionTimeout (2 minutes), so a tick always finishes in time.
+        // Well below host.json's functionTimeout (5 minutes); the pump stops at the budget, whatever is left.
         { name: 'Workflow__TickBudget', value: '00:01:30' }
       ]
     }

@@ -8,3 +8,4 @@ param postgresAdminPassword = readEnvironmentVariable('SENDWORKFLOWS_POSTGRES_PA
 param sendGridApiKey = readEnvironmentVariable('SENDWORKFLOWS_SENDGRID_API_KEY')
 param signingKey = readEnvironmentVariable('SENDWORKFLOWS_SIGNING_KEY')
 param bootstrapAdminKey = readEnvironmentVariable('SENDWORKFLOWS_BOOTSTRAP_ADMIN_KEY')
+param writeSecrets = bool(readEnvironmentVariable('SENDWORKFLOWS_WRITE_SECRETS', 'true'))

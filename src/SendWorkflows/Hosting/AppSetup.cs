@@ -86,6 +86,11 @@ public static class AppSetup
         }
     }
 
+    /// <summary>The stores and email transports this build has.</summary>
+    public static readonly IReadOnlyList<string> StoreProviders = ["sqlite"];
+
+    public static readonly IReadOnlyList<string> EmailTransports = ["outbox"];
+
     private static IWorkflowStore CreateStore(IConfiguration configuration)
     {
         var provider = configuration["Storage:Provider"] ?? "sqlite";

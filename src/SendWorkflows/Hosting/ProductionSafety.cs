@@ -21,15 +21,35 @@ public static class ProductionSafety
     public static IReadOnlyList<string> Problems(IConfiguration configuration)
     {
         var problems = new List<string>();
+
+        // A Key Vault reference that App Service could not resolve arrives as its literal text; used
+        // as a key it would be a secret anyone who can read the app settings knows.
+        foreach (var key in RequiredSettings)
+        {
+            if (configuration[key]?.StartsWith("@Microsoft.KeyVault(", StringComparison.OrdinalIgnoreCase) == true)
+            {
+                problems.Add($"{key} is an unresolved Key Vault reference: check the app's identity may read the vault's secrets.");
+            }
+        }
+
         var storage = configuration["Storage:Provider"] ?? "sqlite";
         if (storage.Equals("sqlite", StringComparison.OrdinalIgnoreCase))
         {
             problems.Add("Storage:Provider is sqlite: a single file on one machine loses everything when that machine goes. Set it to postgres, with Storage:ConnectionString.");
         }
+        else if (!AppSetup.StoreProviders.Contains(storage, StringComparer.OrdinalIgnoreCase))
+        {
+            problems.Add($"Storage:Provider '{storage}' is not available in this build (it has: {string.Join(", ", AppSetup.StoreProviders)}).");
+        }
 
-        if (string.IsNullOrWhiteSpace(configuration["Certificates:SigningKey"]))
+        var signingKey = configuration["Certificates:SigningKey"];
+        if (string.IsNullOrWhiteSpace(signingKey))
         {
             problems.Add("Certificates:SigningKey is not set: a generated key differs on each instance and is lost with the machine, so download links would stop working. Set a secret of at least 32 characters.");
+        }
+        else if (signingKey.Length < 32)
+        {
+            problems.Add("Certificates:SigningKey is shorter than 32 characters.");
         }
 
         var publicBaseUrl = configuration["PublicBaseUrl"];
@@ -47,10 +67,19 @@ public static class ProductionSafety
         {
             problems.Add("Email:Transport is outbox: emails would be written to a folder and never sent. Set it to smtp or sendgrid.");
         }
+        else if (!AppSetup.EmailTransports.Contains(transport, StringComparer.OrdinalIgnoreCase))
+        {
+            problems.Add($"Email:Transport '{transport}' is not available in this build (it has: {string.Join(", ", AppSetup.EmailTransports)}).");
+        }
 
-        if (string.IsNullOrWhiteSpace(configuration["Auth:BootstrapAdminKey"]))
+        var adminKey = configuration["Auth:BootstrapAdminKey"];
+        if (string.IsNullOrWhiteSpace(adminKey))
         {
             problems.Add("Auth:BootstrapAdminKey is not set: a generated admin key would be printed into the production logs. Set it from your secret store.");
+        }
+        else if (adminKey.Length < 24)
+        {
+            problems.Add("Auth:BootstrapAdminKey is shorter than 24 characters.");
         }
 
         return problems;

@@ -45,37 +45,47 @@ public sealed class WorkflowPump(
             return new TickResult(false, 0, 0, 0, 0);
         }
 
+        // The budget is a hard limit: when it runs out, a sweep stops between enrolments and the
+        // dispatcher stops between effects, recording what it sent; the rest waits for the next tick.
+        var started = clock.GetTimestamp();
+        var limit = budget ?? _options.TickBudget;
+        using var deadline = new CancellationTokenSource(limit, clock);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(ct, deadline.Token);
+        var token = linked.Token;
+        bool InBudget() => clock.GetElapsedTime(started) < limit && !token.IsCancellationRequested;
         try
         {
             // Idle, this is one read: the route is public behind the Functions catch-all, so a tick
             // with nothing due must cost next to nothing.
             var now = clock.GetUtcNow();
-            await ForgetOldIdempotencyKeysAsync(now, ct);
-            if (!await store.HasDueWorkAsync(now, ct))
+            await ForgetOldIdempotencyKeysAsync(now, token);
+            if (!await store.HasDueWorkAsync(now, token))
             {
                 return new TickResult(true, 0, 0, 0, 0);
             }
 
-            var started = clock.GetTimestamp();
-            var limit = budget ?? _options.TickBudget;
-            bool InBudget() => clock.GetElapsedTime(started) < limit;
-
             var fired = 0;
-            while (InBudget())
+            try
             {
-                var batch = await workflow.FireDueTimersAsync(_options.SweepBatchSize, ct);
-                fired += batch;
-                if (batch == 0)
+                while (InBudget())
                 {
-                    break;
+                    var batch = await workflow.FireDueTimersAsync(_options.SweepBatchSize, token);
+                    fired += batch;
+                    if (batch == 0)
+                    {
+                        break;
+                    }
                 }
             }
-
-            // The outbox gets at least one pass, however long the sweep took.
-            int sent = 0, failed = 0, dead = 0;
-            for (var pass = 0; pass == 0 || InBudget(); pass++)
+            catch (OperationCanceledException) when (deadline.IsCancellationRequested && !ct.IsCancellationRequested)
             {
-                var result = await dispatcher.DispatchDueAsync(ct);
+                // Out of budget mid-sweep: what was fired is committed; the rest is still due.
+            }
+
+            int sent = 0, failed = 0, dead = 0;
+            while (InBudget())
+            {
+                var result = await dispatcher.DispatchDueAsync(token);
                 sent += result.Sent;
                 failed += result.Failed;
                 dead += result.Dead;
