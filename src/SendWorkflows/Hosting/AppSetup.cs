@@ -89,7 +89,7 @@ public static class AppSetup
     /// <summary>The stores and email transports this build has.</summary>
     public static readonly IReadOnlyList<string> StoreProviders = ["sqlite"];
 
-    public static readonly IReadOnlyList<string> EmailTransports = ["outbox"];
+    public static readonly IReadOnlyList<string> EmailTransports = ["outbox", "smtp"];
 
     private static IWorkflowStore CreateStore(IConfiguration configuration)
     {
@@ -108,7 +108,8 @@ public static class AppSetup
         return transport.ToLowerInvariant() switch
         {
             "outbox" => new OutboxFolderTransport(configuration["Email:OutboxPath"] ?? "data/outbox"),
-            _ => throw new InvalidOperationException($"Email:Transport '{transport}' is not supported; use 'outbox'."),
+            "smtp" => new SmtpTransport(configuration.GetSection("Email:Smtp").Get<SmtpOptions>() ?? new SmtpOptions()),
+            _ => throw new InvalidOperationException($"Email:Transport '{transport}' is not supported; use {string.Join(" or ", EmailTransports)}."),
         };
     }
 

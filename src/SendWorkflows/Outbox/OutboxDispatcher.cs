@@ -58,7 +58,7 @@ public sealed class OutboxDispatcher(
 
         // Errors are kept with the effect (the store holds personal data anyway) but never logged:
         // a relay's error text can quote the recipient's address.
-        var outcomes = new List<(OutboxItem Item, string? Error)>(claimed.Count);
+        var outcomes = new List<(OutboxItem Item, string? Error, bool Permanent)>(claimed.Count);
         foreach (var item in claimed)
         {
             if (ct.IsCancellationRequested)
@@ -69,15 +69,19 @@ public sealed class OutboxDispatcher(
             try
             {
                 await PerformAsync(item, ct);
-                outcomes.Add((item, null));
+                outcomes.Add((item, null, false));
             }
             catch (OperationCanceledException) when (ct.IsCancellationRequested)
             {
                 break;
             }
+            catch (PermanentDeliveryException e)
+            {
+                outcomes.Add((item, $"refused for good: {e.Message}", true));
+            }
             catch (Exception e)
             {
-                outcomes.Add((item, $"{e.GetType().Name}: {e.Message}"));
+                outcomes.Add((item, $"{e.GetType().Name}: {e.Message}", false));
             }
         }
 
@@ -85,7 +89,7 @@ public sealed class OutboxDispatcher(
         await using (var tx = await store.BeginAsync(CancellationToken.None))
         {
             var finishedAt = clock.GetUtcNow();
-            foreach (var (item, error) in outcomes)
+            foreach (var (item, error, permanent) in outcomes)
             {
                 if (error is null)
                 {
@@ -95,7 +99,7 @@ public sealed class OutboxDispatcher(
                 }
 
                 var attempts = item.Attempts + 1;
-                var retryAt = attempts >= _options.MaxAttempts ? (DateTimeOffset?)null : finishedAt + RetryDelay(attempts);
+                var retryAt = permanent || attempts >= _options.MaxAttempts ? (DateTimeOffset?)null : finishedAt + RetryDelay(attempts);
                 await tx.MarkFailedAsync(item.Id, attempts, retryAt, Truncate(error, 1000));
                 if (retryAt is null)
                 {

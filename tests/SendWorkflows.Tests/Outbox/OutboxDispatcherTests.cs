@@ -97,4 +97,29 @@ public sealed class OutboxDispatcherTests
         await Problem.AssertAsync(await app.Admin().GetAsync("/api/v1/outbox?enrolmentId=x"), HttpStatusCode.BadRequest, "enrolmentId");
         await Problem.AssertAsync(await app.Admin().GetAsync("/api/v1/outbox?limit=0"), HttpStatusCode.BadRequest, "limit");
     }
+
+    private sealed class RefusingRelay : IEmailTransport
+    {
+        public int Calls;
+
+        public Task SendAsync(EmailMessage message, CancellationToken ct)
+        {
+            Interlocked.Increment(ref Calls);
+            throw new PermanentDeliveryException("550 5.1.1 mailbox does not exist");
+        }
+    }
+
+    [Fact]
+    public async Task a_permanent_refusal_ends_the_effect_dead_at_once_with_the_providers_words()
+    {
+        var relay = new RefusingRelay();
+        await using var app = new TestApp(services: s => s.AddSingleton<IEmailTransport>(relay));
+        await app.EnrolAsync("T-1");
+        var tick = await app.TickAsync();
+        Assert.Equal(1, tick.GetProperty("effectsDead").GetInt32());
+        app.Clock.Advance(TimeSpan.FromDays(1));
+        await app.TickAsync();
+        Assert.Equal(1, relay.Calls);
+        Assert.Equal(1, app.Count("outbox", "status = 'dead' AND attempts = 1 AND last_error LIKE '%mailbox does not exist%'"));
+    }
 }
