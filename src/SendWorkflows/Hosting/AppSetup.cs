@@ -42,7 +42,8 @@ public static class AppSetup
         services.Configure<OutboxOptions>(configuration.GetSection("Outbox"));
 
         services.AddSingleton<IWorkflowStore>(_ => CreateStore(configuration));
-        services.AddSingleton<IEmailTransport>(_ => CreateTransport(configuration));
+        services.AddHttpClient(SendGridTransport.HttpClientName, client => client.Timeout = TimeSpan.FromSeconds(30));
+        services.AddSingleton<IEmailTransport>(sp => CreateTransport(configuration, sp));
         services.AddSingleton<ProgrammeCatalogue>();
         services.AddSingleton<WorkSignal>();
         services.AddSingleton<EnrolmentWorkflow>();
@@ -89,7 +90,7 @@ public static class AppSetup
     /// <summary>The stores and email transports this build has.</summary>
     public static readonly IReadOnlyList<string> StoreProviders = ["sqlite"];
 
-    public static readonly IReadOnlyList<string> EmailTransports = ["outbox", "smtp"];
+    public static readonly IReadOnlyList<string> EmailTransports = ["outbox", "smtp", "sendgrid"];
 
     private static IWorkflowStore CreateStore(IConfiguration configuration)
     {
@@ -102,13 +103,17 @@ public static class AppSetup
         };
     }
 
-    private static IEmailTransport CreateTransport(IConfiguration configuration)
+    private static IEmailTransport CreateTransport(IConfiguration configuration, IServiceProvider services)
     {
         var transport = configuration["Email:Transport"] ?? "outbox";
         return transport.ToLowerInvariant() switch
         {
             "outbox" => new OutboxFolderTransport(configuration["Email:OutboxPath"] ?? "data/outbox"),
             "smtp" => new SmtpTransport(configuration.GetSection("Email:Smtp").Get<SmtpOptions>() ?? new SmtpOptions()),
+            "sendgrid" => new SendGridTransport(
+                services.GetRequiredService<IHttpClientFactory>().CreateClient(SendGridTransport.HttpClientName),
+                configuration.GetSection("SendGrid").Get<SendGridOptions>() ?? new SendGridOptions(),
+                services.GetRequiredService<TimeProvider>()),
             _ => throw new InvalidOperationException($"Email:Transport '{transport}' is not supported; use {string.Join(" or ", EmailTransports)}."),
         };
     }

@@ -59,11 +59,17 @@ public sealed class OutboxDispatcher(
         // Errors are kept with the effect (the store holds personal data anyway) but never logged:
         // a relay's error text can quote the recipient's address.
         var outcomes = new List<(OutboxItem Item, string? Error, bool Permanent)>(claimed.Count);
+        DateTimeOffset? slowDownUntil = null;
         foreach (var item in claimed)
         {
             if (ct.IsCancellationRequested)
             {
                 break; // shutting down: what was sent is recorded below; the rest waits out its lease
+            }
+
+            if (slowDownUntil is not null)
+            {
+                break;
             }
 
             try
@@ -78,6 +84,12 @@ public sealed class OutboxDispatcher(
             catch (PermanentDeliveryException e)
             {
                 outcomes.Add((item, $"refused for good: {e.Message}", true));
+            }
+            catch (RateLimitedException e)
+            {
+                // Not this effect's fault: it and the rest of the pass wait until the provider is ready.
+                slowDownUntil = e.RetryAt;
+                logger.LogWarning("The email provider asked to slow down; sending resumes at {RetryAt:O}.", e.RetryAt);
             }
             catch (Exception e)
             {
@@ -112,6 +124,14 @@ public sealed class OutboxDispatcher(
                     failed++;
                     logger.LogWarning("Outbox effect {EffectId} ({Template}) failed attempt {Attempts}; retrying at {RetryAt:O}.",
                         item.Id, item.Template, attempts, retryAt);
+                }
+            }
+
+            if (slowDownUntil is { } until)
+            {
+                foreach (var item in claimed.Where(c => outcomes.All(o => o.Item.Id != c.Id)))
+                {
+                    await tx.PostponeAsync(item.Id, until);
                 }
             }
 

@@ -94,6 +94,9 @@ public interface IStoreTransaction : IAsyncDisposable
     Task MarkFailedAsync(long id, int attempts, DateTimeOffset? retryAt, string error);
     Task<bool> RequeueAsync(long id, DateTimeOffset now);
 
+    /// <summary>Releases a claimed effect untouched, not to be tried before <paramref name="notBefore"/>; no attempt is counted.</summary>
+    Task PostponeAsync(long id, DateTimeOffset notBefore);
+
     /// <summary>
     /// Reserves an idempotency key for a request; false if it is already reserved, unless that
     /// reservation never got its response (its request died) and was made before <paramref name="staleBefore"/>.

@@ -572,6 +572,10 @@ public sealed class SqliteStore : IWorkflowStore, IAsyncDisposable
                 """,
                 new { id, attempts, retryAt = Ms(retryAt), error }, transaction);
 
+        public Task PostponeAsync(long id, DateTimeOffset notBefore) =>
+            connection.ExecuteAsync("UPDATE outbox SET next_attempt_at = @notBefore, lease_until = NULL WHERE id = @id AND status = 'pending'",
+                new { id, notBefore = Ms(notBefore) }, transaction);
+
         public async Task<bool> RequeueAsync(long id, DateTimeOffset now) =>
             await connection.ExecuteAsync(
                 "UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = @now, lease_until = NULL WHERE id = @id AND status = 'dead'",

@@ -1,0 +1,102 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Text.Json;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace SendWorkflows.Tests.TestSupport;
+
+/// <summary>
+/// A stand-in for the SendGrid v3 Mail Send endpoint on loopback: it checks every request against
+/// the rules of the public API reference (Bearer key, 1 to 1,000 personalizations, each with a
+/// recipient, text/plain before text/html, at most 10 categories, string custom_args) and answers
+/// with the responses the test queues (202 when none is queued).
+/// </summary>
+public sealed class FakeSendGrid : IAsyncDisposable
+{
+    public const string ApiKey = "SG.test-key";
+    private readonly WebApplication _app;
+    private readonly ConcurrentQueue<(int Status, string Body, Dictionary<string, string> Headers)> _responses = new();
+
+    private FakeSendGrid(WebApplication app) => _app = app;
+
+    public List<JsonElement> Requests { get; } = [];
+    public List<string> Violations { get; } = [];
+    public Uri BaseUrl { get; private set; } = null!;
+
+    public static async Task<FakeSendGrid> StartAsync()
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.WebHost.UseUrls("http://127.0.0.1:0");
+        var app = builder.Build();
+        var fake = new FakeSendGrid(app);
+        app.MapPost("/v3/mail/send", fake.HandleAsync);
+        await app.StartAsync();
+        fake.BaseUrl = new Uri(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
+        return fake;
+    }
+
+    public void Queue(int status, string body = "", Dictionary<string, string>? headers = null) => _responses.Enqueue((status, body, headers ?? []));
+
+    private async Task HandleAsync(HttpContext http)
+    {
+        var body = await JsonDocument.ParseAsync(http.Request.Body);
+        var request = body.RootElement.Clone();
+        lock (Requests)
+        {
+            Requests.Add(request);
+            Check(http.Request.Headers.Authorization.ToString(), request);
+        }
+
+        if (_responses.TryDequeue(out var response))
+        {
+            http.Response.StatusCode = response.Status;
+            foreach (var (name, value) in response.Headers)
+            {
+                http.Response.Headers[name] = value;
+            }
+
+            await http.Response.WriteAsync(response.Body);
+            return;
+        }
+
+        http.Response.StatusCode = (int)HttpStatusCode.Accepted;
+    }
+
+    private void Check(string authorization, JsonElement request)
+    {
+        void Rule(bool holds, string rule)
+        {
+            if (!holds)
+            {
+                Violations.Add(rule);
+            }
+        }
+
+        Rule(authorization == $"Bearer {ApiKey}", "Authorization must be 'Bearer <API key>'");
+        var personalizations = request.GetProperty("personalizations");
+        Rule(personalizations.GetArrayLength() is >= 1 and <= 1000, "1 to 1000 personalizations");
+        foreach (var p in personalizations.EnumerateArray())
+        {
+            Rule(p.TryGetProperty("to", out var to) && to.GetArrayLength() >= 1 && to[0].TryGetProperty("email", out _), "each personalization needs a to address");
+            if (p.TryGetProperty("custom_args", out var args))
+            {
+                Rule(args.EnumerateObject().All(a => a.Value.ValueKind == JsonValueKind.String), "custom_args values must be strings");
+            }
+        }
+
+        Rule(request.GetProperty("from").TryGetProperty("email", out _), "from.email is required");
+        var content = request.GetProperty("content");
+        Rule(content.GetArrayLength() >= 1 && content[0].GetProperty("type").GetString() == "text/plain", "text/plain content must come first");
+        if (request.TryGetProperty("categories", out var categories))
+        {
+            Rule(categories.GetArrayLength() <= 10 && categories.EnumerateArray().All(c => c.GetString()!.Length <= 255), "at most 10 categories of 255 characters");
+        }
+    }
+
+    public async ValueTask DisposeAsync() => await _app.DisposeAsync();
+}
