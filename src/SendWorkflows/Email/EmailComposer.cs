@@ -51,6 +51,20 @@ public sealed class EmailComposer
             template.Subject(model).Trim(), template.Text(model), template.Html(model), date, headers);
     }
 
+    /// <summary>The templates shipped with the app, by name (welcome, completion, certificate, …).</summary>
+    public static IReadOnlyList<string> TemplateNames { get; } = Assembly.GetExecutingAssembly().GetManifestResourceNames()
+        .Where(n => n.StartsWith("templates/", StringComparison.Ordinal) && n.EndsWith(".subject.hbs", StringComparison.Ordinal))
+        .Select(n => n["templates/".Length..^".subject.hbs".Length])
+        .Order(StringComparer.Ordinal)
+        .ToList();
+
+    /// <summary>Renders a template with the given model, for review: subject, plain text and HTML.</summary>
+    public (string Subject, string Text, string Html) Render(string template, IReadOnlyDictionary<string, string> model)
+    {
+        var compiled = _templates.GetOrAdd(template, Compile);
+        return (compiled.Subject(model).Trim(), compiled.Text(model), compiled.Html(model));
+    }
+
     private CompiledTemplate Compile(string name) =>
         new(_text.Compile(Read($"{name}.subject.hbs")), _text.Compile(Read($"{name}.text.hbs")), _html.Compile(Read($"{name}.html.hbs")));
 

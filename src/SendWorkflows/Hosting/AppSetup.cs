@@ -142,6 +142,7 @@ public static class AppSetup
         api.MapProgress();
         api.MapLiveSessions();
         api.MapOutbox();
+        api.MapTemplatePreviews();
         app.MapCertificates(api);
         return app;
     }
