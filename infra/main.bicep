@@ -41,6 +41,9 @@ param writeSecrets bool = true
 @description('The first admin API key, at least 24 characters.')
 param bootstrapAdminKey string = ''
 
+@description('Verification key of SendGrid\'s Signed Event Webhook (public, base64); empty leaves the webhook off.')
+param sendGridWebhookPublicKey string = ''
+
 param maximumInstanceCount int = 40
 param instanceMemoryMB int = 2048
 
@@ -216,6 +219,7 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'Email__Transport', value: 'sendgrid' }
         { name: 'Email__From', value: emailFrom }
         { name: 'SendGrid__ApiKey', value: '@Microsoft.KeyVault(SecretUri=${vault.properties.vaultUri}secrets/sendgrid-api-key)' }
+        { name: 'SendGrid__WebhookPublicKey', value: sendGridWebhookPublicKey }
         { name: 'Certificates__SigningKey', value: '@Microsoft.KeyVault(SecretUri=${vault.properties.vaultUri}secrets/certificate-signing-key)' }
         { name: 'Auth__BootstrapAdminKey', value: '@Microsoft.KeyVault(SecretUri=${vault.properties.vaultUri}secrets/bootstrap-admin-key)' }
         { name: 'PublicBaseUrl', value: baseUrl }

@@ -8,4 +8,5 @@ param postgresAdminPassword = readEnvironmentVariable('SENDWORKFLOWS_POSTGRES_PA
 param sendGridApiKey = readEnvironmentVariable('SENDWORKFLOWS_SENDGRID_API_KEY')
 param signingKey = readEnvironmentVariable('SENDWORKFLOWS_SIGNING_KEY')
 param bootstrapAdminKey = readEnvironmentVariable('SENDWORKFLOWS_BOOTSTRAP_ADMIN_KEY')
+param sendGridWebhookPublicKey = readEnvironmentVariable('SENDWORKFLOWS_SENDGRID_WEBHOOK_PUBLIC_KEY', '')
 param writeSecrets = bool(readEnvironmentVariable('SENDWORKFLOWS_WRITE_SECRETS', 'true'))

@@ -47,7 +47,7 @@ public sealed class EnrolmentAccess(
     public static bool Allows(Caller caller, string schoolUrn, string? alsoAllowedScope) =>
         caller.ActsFor(schoolUrn) || (alsoAllowedScope is not null && caller.Has(alsoAllowedScope));
 
-    public async Task<EnrolmentView> ViewAsync(StoredEnrolment enrolment, HttpRequest request, CancellationToken ct)
+    public async Task<EnrolmentView> ViewAsync(StoredEnrolment enrolment, HttpRequest request, CancellationToken ct, bool withEmails = false)
     {
         var programme = await programmes.GetVersionAsync(enrolment.State.ProgrammeId, enrolment.State.ProgrammeVersion, ct);
         EnrolmentView.CertificateLinks? certificate = null;
@@ -59,7 +59,10 @@ public sealed class EnrolmentAccess(
             certificate = new EnrolmentView.CertificateLinks(issued.Number, issued.Status, download, links.VerifyUrl(issued.Number, request), issued.IssuedAt);
         }
 
-        return EnrolmentView.From(enrolment, programme, urls.EnrolmentStatus(request, enrolment.State.Id), certificate);
+        var view = EnrolmentView.From(enrolment, programme, urls.EnrolmentStatus(request, enrolment.State.Id), certificate);
+        return withEmails
+            ? view with { Emails = (await store.DeliveriesAsync(enrolment.State.Id, ct)).Select(d => new EnrolmentView.EmailEvent(d.Template, d.Event, d.OccurredAt, d.Detail)).ToList() }
+            : view;
     }
 
     /// <summary>Finds the enrolment for the caller, applies the event, and answers with the enrolment as it now is.</summary>

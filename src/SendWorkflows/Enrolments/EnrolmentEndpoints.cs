@@ -227,7 +227,7 @@ public static class EnrolmentEndpoints
         string id, HttpContext http, EnrolmentAccess access, CancellationToken ct)
     {
         var (enrolment, problem) = await access.FindAsync(id, http.Caller(), null, ct, "id");
-        return problem ?? (Results<Ok<EnrolmentView>, ProblemHttpResult>)TypedResults.Ok(await access.ViewAsync(enrolment!, http.Request, ct));
+        return problem ?? (Results<Ok<EnrolmentView>, ProblemHttpResult>)TypedResults.Ok(await access.ViewAsync(enrolment!, http.Request, ct, withEmails: true));
     }
 
     private static async Task<Results<Ok<EnrolmentView>, ProblemHttpResult>> WithdrawAsync(

@@ -21,8 +21,12 @@ public sealed record EnrolmentView(
     int LiveSessionsRequired,
     IReadOnlyList<EnrolmentView.SessionProgress> Sessions,
     string StatusUrl,
-    EnrolmentView.CertificateLinks? Certificate)
+    EnrolmentView.CertificateLinks? Certificate,
+    IReadOnlyList<EnrolmentView.EmailEvent>? Emails = null)
 {
+    /// <summary>What the email provider reported about this person's emails (shown on the status, not on every change).</summary>
+    public sealed record EmailEvent(string? Template, string Event, DateTimeOffset At, string? Detail);
+
     /// <summary>Once issued: the number, its status, a freshly signed download link (while valid) and the verification page.</summary>
     public sealed record CertificateLinks(string Number, string Status, string? DownloadUrl, string VerifyUrl, DateTimeOffset IssuedAt);
 

@@ -144,6 +144,7 @@ public static class AppSetup
         api.MapOutbox();
         api.MapTemplatePreviews();
         app.MapCertificates(api);
+        app.MapSendGridEventWebhook();
         return app;
     }
 

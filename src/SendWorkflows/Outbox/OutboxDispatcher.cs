@@ -156,6 +156,12 @@ public sealed class OutboxDispatcher(
             case "email":
                 var effect = JsonSerializer.Deserialize<EmailEffect>(item.Payload, JsonBody.Options)
                              ?? throw new InvalidOperationException("The email effect's payload is empty.");
+                if (await store.IsSuppressedAsync(effect.To.Email, ct))
+                {
+                    // The address bounced, was blocked or reported spam: sending again only harms delivery for everyone.
+                    throw new PermanentDeliveryException("the address is suppressed after a bounce, block or spam report.");
+                }
+
                 // Dated when the effect was decided, so a resend after a crash is the same message, byte for byte.
                 await transport.SendAsync(composer.Compose(item, effect, item.CreatedAt), ct);
                 break;

@@ -40,6 +40,10 @@ public interface IWorkflowStore
     /// <summary>The enrolment's latest certificate, without its bytes.</summary>
     Task<StoredCertificate?> CurrentCertificateAsync(Guid enrolmentId, CancellationToken ct);
 
+    Task<bool> IsSuppressedAsync(string email, CancellationToken ct);
+
+    Task<IReadOnlyList<EmailDelivery>> DeliveriesAsync(Guid enrolmentId, CancellationToken ct);
+
     /// <summary>Every school's current, unrevoked certificates, with their bytes, in number order.</summary>
     IAsyncEnumerable<StoredCertificate> CurrentCertificatesForSchoolAsync(string schoolUrn, CancellationToken ct);
 }
@@ -85,6 +89,12 @@ public interface IStoreTransaction : IAsyncDisposable
     Task<int> CountActiveBookingsAsync(string sessionId);
     Task<string?> GetBookingStatusAsync(string sessionId, Guid enrolmentId);
     Task SetBookingAsync(string sessionId, Guid enrolmentId, string status, DateTimeOffset now);
+
+    /// <summary>Records a provider's delivery event; false if this event id was already recorded.</summary>
+    Task<bool> RecordDeliveryAsync(EmailDelivery delivery);
+
+    /// <summary>Never send to this address again (kept in lower case); an address already suppressed stays as it was.</summary>
+    Task SuppressAsync(string email, string reason, string? detail, DateTimeOffset now);
 
     /// <summary>Claims pending effects that are due and not leased by another worker, leasing them until <paramref name="leaseUntil"/>.</summary>
     Task<IReadOnlyList<OutboxItem>> ClaimDueOutboxAsync(DateTimeOffset now, int limit, DateTimeOffset leaseUntil);
@@ -159,5 +169,8 @@ public sealed record StoredCertificate(
     DateTimeOffset IssuedAt,
     DateTimeOffset? RevokedAt,
     string? RevokedReason);
+
+/// <summary>A provider's report about one email: delivered, bounced, blocked, a spam report, …</summary>
+public sealed record EmailDelivery(string EventId, Guid? EnrolmentId, string? Template, string Event, DateTimeOffset OccurredAt, string? Detail);
 
 public sealed record StoredResponse(string RequestHash, int? StatusCode, string? ContentType, byte[]? Body);

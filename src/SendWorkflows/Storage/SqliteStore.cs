@@ -287,6 +287,16 @@ public sealed class SqliteStore : IWorkflowStore, IAsyncDisposable
     public Task<StoredCertificate?> GetCertificateAsync(string number, bool withPdf, CancellationToken ct) =>
         ReadAsync(c => Sql.QueryCertificateAsync(c, null, "number = @number", new { number }, withPdf), ct);
 
+    public Task<bool> IsSuppressedAsync(string email, CancellationToken ct) =>
+        ReadAsync(c => c.ExecuteScalarAsync<bool>("SELECT EXISTS (SELECT 1 FROM suppressions WHERE email = @email)",
+            new { email = email.ToLowerInvariant() }), ct);
+
+    public Task<IReadOnlyList<EmailDelivery>> DeliveriesAsync(Guid enrolmentId, CancellationToken ct) =>
+        ReadAsync<IReadOnlyList<EmailDelivery>>(async c => (await c.QueryAsync<DeliveryRow>(
+                "SELECT event_id AS EventId, enrolment_id AS EnrolmentId, template, event, occurred_at AS OccurredAt, detail FROM email_deliveries WHERE enrolment_id = @id ORDER BY occurred_at",
+                new { id = enrolmentId.ToString() }))
+            .Select(r => new EmailDelivery(r.EventId, r.EnrolmentId is null ? null : Guid.Parse(r.EnrolmentId), r.Template, r.Event, At(r.OccurredAt), r.Detail)).ToList(), ct);
+
     public Task<StoredCertificate?> FindCertificateBySha256Async(string sha256, CancellationToken ct) =>
         ReadAsync(c => Sql.QueryCertificateAsync(c, null, "sha256 = @sha256", new { sha256 }, withPdf: false), ct);
 
@@ -544,6 +554,20 @@ public sealed class SqliteStore : IWorkflowStore, IAsyncDisposable
                 """,
                 new { sessionId, enrolmentId = enrolmentId.ToString(), status, now = Ms(now) }, transaction);
 
+        public async Task<bool> RecordDeliveryAsync(EmailDelivery d) =>
+            await connection.ExecuteAsync(
+                """
+                INSERT INTO email_deliveries (event_id, enrolment_id, template, event, occurred_at, detail)
+                VALUES (@EventId, @enrolmentId, @Template, @Event, @occurredAt, @Detail)
+                ON CONFLICT (event_id) DO NOTHING
+                """,
+                new { d.EventId, enrolmentId = d.EnrolmentId?.ToString(), d.Template, d.Event, occurredAt = Ms(d.OccurredAt), d.Detail }, transaction) == 1;
+
+        public Task SuppressAsync(string email, string reason, string? detail, DateTimeOffset now) =>
+            connection.ExecuteAsync(
+                "INSERT INTO suppressions (email, reason, detail, created_at) VALUES (@email, @reason, @detail, @now) ON CONFLICT (email) DO NOTHING",
+                new { email = email.ToLowerInvariant(), reason, detail, now = Ms(now) }, transaction);
+
         public async Task<IReadOnlyList<OutboxItem>> ClaimDueOutboxAsync(DateTimeOffset now, int limit, DateTimeOffset leaseUntil)
         {
             var rows = (await connection.QueryAsync<OutboxRow>(
@@ -692,6 +716,16 @@ public sealed class SqliteStore : IWorkflowStore, IAsyncDisposable
         public long? StatusCode { get; set; }
         public string? ContentType { get; set; }
         public byte[]? Body { get; set; }
+    }
+
+    private sealed class DeliveryRow
+    {
+        public string EventId { get; set; } = "";
+        public string? EnrolmentId { get; set; }
+        public string? Template { get; set; }
+        public string Event { get; set; } = "";
+        public long OccurredAt { get; set; }
+        public string? Detail { get; set; }
     }
 
     private sealed class CertificateRow
