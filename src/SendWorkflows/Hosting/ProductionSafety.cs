@@ -32,15 +32,8 @@ public static class ProductionSafety
             }
         }
 
-        var storage = configuration["Storage:Provider"] ?? "sqlite";
-        if (storage.Equals("sqlite", StringComparison.OrdinalIgnoreCase))
-        {
-            problems.Add("Storage:Provider is sqlite: a single file on one machine loses everything when that machine goes. Set it to postgres, with Storage:ConnectionString.");
-        }
-        else if (!AppSetup.StoreProviders.Contains(storage, StringComparer.OrdinalIgnoreCase))
-        {
-            problems.Add($"Storage:Provider '{storage}' is not available in this build (it has: {string.Join(", ", AppSetup.StoreProviders)}).");
-        }
+        Choice(problems, "Storage:Provider", configuration["Storage:Provider"] ?? "sqlite", AppSetup.StoreProviders, "sqlite",
+            "Storage:Provider is sqlite: a single file on one machine loses everything when that machine goes. Set it to postgres, with Storage:ConnectionString.");
 
         var signingKey = configuration["Certificates:SigningKey"];
         if (string.IsNullOrWhiteSpace(signingKey))
@@ -62,15 +55,8 @@ public static class ProductionSafety
             problems.Add($"PublicBaseUrl '{publicBaseUrl}' is not an absolute https address; links printed on certificates must be.");
         }
 
-        var transport = configuration["Email:Transport"] ?? "outbox";
-        if (transport.Equals("outbox", StringComparison.OrdinalIgnoreCase))
-        {
-            problems.Add("Email:Transport is outbox: emails would be written to a folder and never sent. Set it to smtp or sendgrid.");
-        }
-        else if (!AppSetup.EmailTransports.Contains(transport, StringComparer.OrdinalIgnoreCase))
-        {
-            problems.Add($"Email:Transport '{transport}' is not available in this build (it has: {string.Join(", ", AppSetup.EmailTransports)}).");
-        }
+        Choice(problems, "Email:Transport", configuration["Email:Transport"] ?? "outbox", AppSetup.EmailTransports, "outbox",
+            "Email:Transport is outbox: emails would be written to a folder and never sent. Set it to smtp or sendgrid.");
 
         var adminKey = configuration["Auth:BootstrapAdminKey"];
         if (string.IsNullOrWhiteSpace(adminKey))
@@ -83,6 +69,19 @@ public static class ProductionSafety
         }
 
         return problems;
+    }
+
+    /// <summary>A setting that names an implementation: refused if it is the development one, or one this build does not have.</summary>
+    private static void Choice(List<string> problems, string key, string value, IReadOnlyList<string> available, string developmentOnly, string whyNotDevelopment)
+    {
+        if (value.Equals(developmentOnly, StringComparison.OrdinalIgnoreCase))
+        {
+            problems.Add(whyNotDevelopment);
+        }
+        else if (!available.Contains(value, StringComparer.OrdinalIgnoreCase))
+        {
+            problems.Add($"{key} '{value}' is not available in this build (it has: {string.Join(", ", available)}).");
+        }
     }
 }
 
