@@ -26,7 +26,7 @@ public sealed class SmtpTransportTests
         var id = await app.EnrolAsync("T-1");
         Assert.Equal(1, (await app.TickAsync()).GetProperty("effectsSent").GetInt32());
 
-        var email = Assert.Single(await maildev.EmailsAsync());
+        var email = Assert.Single(await maildev.WaitForEmailsAsync(1));
         Assert.Equal("You're enrolled: SEND and inclusion: core training", email.GetProperty("subject").GetString());
         var to = email.GetProperty("to")[0];
         Assert.Equal("t-1@school100004.example.org", to.GetProperty("address").GetString());
@@ -56,7 +56,7 @@ public sealed class SmtpTransportTests
         await using var right = AppSendingTo(maildev, user: "relay-user", password: "relay-secret");
         await right.EnrolAsync("T-2");
         Assert.Equal(1, (await right.TickAsync()).GetProperty("effectsSent").GetInt32());
-        Assert.Single(await maildev.EmailsAsync());
+        Assert.Single(await maildev.WaitForEmailsAsync(1));
     }
 
     [Fact]

@@ -53,6 +53,26 @@ public sealed class Maildev : IAsyncDisposable
         throw new InvalidOperationException("maildev did not start within 30 seconds.");
     }
 
+    /// <summary>
+    /// Waits until the server lists at least <paramref name="count"/> messages and returns them all.
+    /// maildev acknowledges the SMTP transaction before its API lists the message, so a read straight
+    /// after sending can come too early; the wait is bounded and is not a timing assertion.
+    /// </summary>
+    public async Task<IReadOnlyList<JsonElement>> WaitForEmailsAsync(int count)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (true)
+        {
+            var emails = await EmailsAsync();
+            if (emails.Count >= count || DateTime.UtcNow > deadline)
+            {
+                return emails;
+            }
+
+            await Task.Delay(50);
+        }
+    }
+
     /// <summary>Every message the server received, as maildev's REST API describes them.</summary>
     public async Task<IReadOnlyList<JsonElement>> EmailsAsync() =>
         (await _api.GetFromJsonAsync<JsonElement>("/email")).EnumerateArray().ToList();
