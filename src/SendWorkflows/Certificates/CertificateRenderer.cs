@@ -331,7 +331,7 @@ public sealed partial class CertificateRenderer
 
     private static string Minutes(int minutes) => minutes == 1 ? "1 minute" : $"{minutes} minutes";
 
-    public static string Hours(int minutes)
+    private static string Hours(int minutes)
     {
         var (h, m) = (minutes / 60, minutes % 60);
         var hours = h == 1 ? "1 hour" : $"{h} hours";

@@ -16,7 +16,7 @@ public static class JsonBody
 
     public static readonly JsonSerializerOptions Options = CreateOptions();
 
-    public static JsonSerializerOptions CreateOptions()
+    private static JsonSerializerOptions CreateOptions()
     {
         var options = new JsonSerializerOptions(JsonSerializerDefaults.Web)
         {

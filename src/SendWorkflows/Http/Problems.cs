@@ -34,9 +34,6 @@ public static class Problems
     public static ProblemHttpResult Forbidden(string field, string message) =>
         WithTitle(Field(field, message, StatusCodes.Status403Forbidden), "This API key may not do that.");
 
-    public static ProblemHttpResult Status(int status, string title, string detail) =>
-        TypedResults.Problem(new Microsoft.AspNetCore.Mvc.ProblemDetails { Status = status, Title = title, Detail = detail });
-
     private static ProblemHttpResult WithTitle(ProblemHttpResult result, string title)
     {
         result.ProblemDetails.Title = title;

@@ -179,7 +179,7 @@ public static class EnrolmentDecider
     private static (string GivenName, string FamilyName, DateTimeOffset? CompletedAt) CertificateReads(EnrolmentState s) =>
         (s.Staff.GivenName, s.Staff.FamilyName, s.CompletedAt);
 
-    public static DateTimeOffset? RequirementsMetAt(EnrolmentState state, ProgrammeDefinition programme)
+    private static DateTimeOffset? RequirementsMetAt(EnrolmentState state, ProgrammeDefinition programme)
     {
         var latest = state.EnrolledAt;
         foreach (var module in programme.RequiredModules)

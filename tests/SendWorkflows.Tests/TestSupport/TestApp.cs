@@ -180,32 +180,33 @@ public sealed class TestApp : WebApplicationFactory<Program>
     protected override void Dispose(bool disposing)
     {
         base.Dispose(disposing);
-        SqliteConnection.ClearAllPools();
-        if (disposing && _ownsRoot)
+        if (disposing)
         {
-            try
-            {
-                Directory.Delete(Root, recursive: true);
-            }
-            catch (IOException)
-            {
-            }
+            CleanUp();
         }
     }
 
     public override async ValueTask DisposeAsync()
     {
         await base.DisposeAsync();
+        CleanUp();
+    }
+
+    /// <summary>Closes pooled connections to the file and removes the temporary folder this app made.</summary>
+    private void CleanUp()
+    {
         SqliteConnection.ClearAllPools();
-        if (_ownsRoot)
+        if (!_ownsRoot)
         {
-            try
-            {
-                Directory.Delete(Root, recursive: true);
-            }
-            catch (IOException)
-            {
-            }
+            return;
+        }
+
+        try
+        {
+            Directory.Delete(Root, recursive: true);
+        }
+        catch (IOException)
+        {
         }
     }
 }
