@@ -46,9 +46,21 @@ public sealed class EmailComposer
         // The same effect always gets the same Message-ID, so a resend after a crash is recognisable.
         var hash = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(item.DedupeKey)))[..24];
         var domain = _from.Address.Split('@')[^1];
-        var model = effect.Model;
+        var model = ModelOf(effect);
         return new EmailMessage($"<{hash}@{domain}>", _from, new EmailAddress(effect.To.Email, effect.To.Name),
             template.Subject(model).Trim(), template.Text(model), template.Html(model), date, headers);
+    }
+
+    private static object ModelOf(EmailEffect effect)
+    {
+        if (effect.Rows is null)
+        {
+            return effect.Model;
+        }
+
+        var model = effect.Model.ToDictionary(p => p.Key, p => (object)p.Value, StringComparer.Ordinal);
+        model["rows"] = effect.Rows;
+        return model;
     }
 
     /// <summary>The templates shipped with the app, by name (welcome, completion, certificate, …).</summary>

@@ -33,12 +33,14 @@ public abstract record Effect(string DedupeKey);
 /// <summary>
 /// An email to send. The model is a snapshot taken when the decision was made, so the message
 /// rendered by the dispatcher — perhaps after a restart — says what was true at that moment.
+/// <paramref name="Rows"/> carries a list for templates that show one (<c>{{#each rows}}</c>), such as a school digest.
 /// </summary>
 public sealed record EmailEffect(
     string Template,
     string DedupeKey,
     EmailRecipient To,
-    IReadOnlyDictionary<string, string> Model) : Effect(DedupeKey);
+    IReadOnlyDictionary<string, string> Model,
+    IReadOnlyList<IReadOnlyDictionary<string, string>>? Rows = null) : Effect(DedupeKey);
 
 /// <summary>
 /// Issue version <paramref name="Version"/> of the enrolment's certificate: number it, render it,

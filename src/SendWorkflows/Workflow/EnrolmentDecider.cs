@@ -134,7 +134,22 @@ public static class EnrolmentDecider
                     : state with { WithdrawnAt = null, LapsedAt = now >= state.Deadline && state.CompletedAt is null ? now : state.LapsedAt };
 
             case ContactDetailsChanged c:
-                return state.Staff == c.Staff ? state : state with { Staff = c.Staff };
+                return state.Staff == c.Staff
+                    ? state
+                    : state with
+                    {
+                        Staff = c.Staff,
+                        EmailBouncedAt = string.Equals(state.Staff.Email, c.Staff.Email, StringComparison.OrdinalIgnoreCase) ? state.EmailBouncedAt : null,
+                    };
+
+            case PreferencesChanged p:
+                return state.RemindersOff == !p.Reminders ? state : state with { RemindersOff = !p.Reminders };
+
+            case EmailBounced b:
+                // A report about an address the person no longer uses says nothing about the current one.
+                return state.EmailBouncedAt is not null || !string.Equals(state.Staff.Email, b.Email, StringComparison.OrdinalIgnoreCase)
+                    ? state
+                    : state with { EmailBouncedAt = now };
 
             case CertificateRevoked:
                 return state.CertificateRevokedAt is not null ? state : state with { CertificateRevokedAt = now };

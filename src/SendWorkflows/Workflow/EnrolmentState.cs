@@ -63,6 +63,12 @@ public sealed record EnrolmentState
     /// <summary>The latest certificate version decided on (0: none yet). A name correction after completion issues the next.</summary>
     public int CertificateVersion { get; init; }
 
+    /// <summary>The person turned reminder emails off on their preferences page; essential emails still go.</summary>
+    public bool RemindersOff { get; init; }
+
+    /// <summary>When the provider reported <see cref="StaffMember.Email"/> undeliverable; cleared by a new address.</summary>
+    public DateTimeOffset? EmailBouncedAt { get; init; }
+
     /// <summary>Set when an admin revoked the certificate; no further versions are issued after that.</summary>
     public DateTimeOffset? CertificateRevokedAt { get; init; }
 

@@ -19,6 +19,8 @@ namespace SendWorkflows.Workflow;
 [JsonDerivedType(typeof(ContactDetailsChanged), "contact_details_changed")]
 [JsonDerivedType(typeof(TimerFired), "timer_fired")]
 [JsonDerivedType(typeof(CertificateRevoked), "certificate_revoked")]
+[JsonDerivedType(typeof(PreferencesChanged), "preferences_changed")]
+[JsonDerivedType(typeof(EmailBounced), "email_bounced")]
 public abstract record WorkflowEvent;
 
 public sealed record Enrolled(StaffMember Staff) : WorkflowEvent;
@@ -46,6 +48,12 @@ public sealed record TimerFired(DateTimeOffset DueAt) : WorkflowEvent;
 
 /// <summary>An admin revoked the enrolment's certificate <paramref name="Number"/>.</summary>
 public sealed record CertificateRevoked(string Number, string Reason) : WorkflowEvent;
+
+/// <summary>The person chose, on their preferences page, whether to receive reminder emails (non-essential ones).</summary>
+public sealed record PreferencesChanged(bool Reminders) : WorkflowEvent;
+
+/// <summary>The email provider reported the person's address as undeliverable (a bounce, block or spam report).</summary>
+public sealed record EmailBounced(string Email, string Reason) : WorkflowEvent;
 
 /// <summary>The idempotency keys under which events are stored: equal keys mean the same event.</summary>
 public static class EventKeys
@@ -78,6 +86,8 @@ public static class EventKeys
         ContactDetailsChanged => "contact_details_changed",
         TimerFired => "timer_fired",
         CertificateRevoked => "certificate_revoked",
+        PreferencesChanged => "preferences_changed",
+        EmailBounced => "email_bounced",
         _ => throw new ArgumentOutOfRangeException(nameof(e), e.GetType().Name, "unknown event"),
     };
 }
