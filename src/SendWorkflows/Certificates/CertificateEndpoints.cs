@@ -81,7 +81,7 @@ public static class CertificateEndpoints
     private static async Task<IResult> VerifyPageAsync(string number, HttpContext http, IWorkflowStore store, CancellationToken ct)
     {
         var (certificate, canonical) = await FindAsync(number, store, ct);
-        if (PrefersJson(http.Request))
+        if (HtmlPage.PrefersJson(http.Request))
         {
             return certificate is null ? Problems.NotFound("certificate", "number", number) : TypedResults.Ok(Check(certificate));
         }
@@ -227,12 +227,6 @@ public static class CertificateEndpoints
     {
         var d = JsonSerializer.Deserialize<CertificateDetails>(c.Details, JsonBody.Options)!;
         return new CertificateCheck(c.Number, c.Status, d.Name, d.ProgrammeTitle, d.CompletedOn, d.Issuer, c.RevokedAt);
-    }
-
-    private static bool PrefersJson(HttpRequest request)
-    {
-        var accept = request.Headers.Accept.ToString();
-        return accept.Contains("json", StringComparison.OrdinalIgnoreCase) && !accept.Contains("text/html", StringComparison.OrdinalIgnoreCase);
     }
 
     /// <summary>

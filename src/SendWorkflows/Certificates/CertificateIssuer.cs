@@ -69,7 +69,7 @@ public sealed class CertificateIssuer(
 
     private async Task<CertificateDetails> DetailsAsync(EnrolmentState state, ProgrammeDefinition programme, int version, CancellationToken ct)
     {
-        var zone = TimeZoneOf(programme);
+        var zone = programme.Zone;
         CertificateDetails.Session? session = null;
         var attended = state.Sessions.Where(s => s.Value.AttendedAt is not null).OrderBy(s => s.Value.AttendedAt).FirstOrDefault();
         if (attended.Key is not null && await store.GetSessionAsync(attended.Key, ct) is { } live)
@@ -95,17 +95,13 @@ public sealed class CertificateIssuer(
             ["issuer"] = programme.Issuer,
             ["number"] = details.Number,
             ["downloadUrl"] = links.DownloadUrl(details.Number, expires),
-            ["linkExpiresOn"] = LongDate(expires, TimeZoneOf(programme)),
+            ["linkExpiresOn"] = LongDate(expires, programme.Zone),
             ["verifyUrl"] = details.VerifyUrl,
             ["corrected"] = details.Version > 1 ? "true" : "",
         };
         return new EmailEffect(EmailTemplates.Certificate, $"{state.Id:N}:certificate-email:{details.Version}",
             new EmailRecipient(state.Staff.Email, $"{state.Staff.GivenName} {state.Staff.FamilyName}".Trim()), model);
     }
-
-    /// <summary>Dates on certificates are the programme's local dates (England's, unless the programme says otherwise).</summary>
-    private static TimeZoneInfo TimeZoneOf(ProgrammeDefinition programme) =>
-        TimeZoneInfo.FindSystemTimeZoneById(programme.Nudges?.QuietHours?.TimeZone is { Length: > 0 } zone ? zone : "Europe/London");
 
     public static string LongDate(DateTimeOffset at, TimeZoneInfo zone) =>
         TimeZoneInfo.ConvertTime(at, zone).ToString("d MMMM yyyy", CultureInfo.InvariantCulture);

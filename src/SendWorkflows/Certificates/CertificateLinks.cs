@@ -58,6 +58,19 @@ public sealed class CertificateLinks
         return DateTimeOffset.FromUnixTimeSeconds(Math.Min(seconds, 253402300799)) <= now ? LinkCheck.Expired : LinkCheck.Valid;
     }
 
+    /// <summary>
+    /// An HMAC-SHA256 under the same key for another kind of signed link (preference tokens). The
+    /// purpose is part of the signed text, so a signature made for one kind never passes for another.
+    /// </summary>
+    public byte[] Mac(string purpose, ReadOnlySpan<byte> data)
+    {
+        var label = Encoding.UTF8.GetBytes($"{purpose}\n");
+        var message = new byte[label.Length + data.Length];
+        label.CopyTo(message, 0);
+        data.CopyTo(message.AsSpan(label.Length));
+        return HMACSHA256.HashData(_key, message);
+    }
+
     private string Sign(string number, string expires) =>
         Convert.ToBase64String(HMACSHA256.HashData(_key, Encoding.UTF8.GetBytes($"certificate\n{number}\n{expires}")))
             .TrimEnd('=').Replace('+', '-').Replace('/', '_');

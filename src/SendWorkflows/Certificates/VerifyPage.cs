@@ -1,4 +1,5 @@
-using System.Text.Encodings.Web;
+using SendWorkflows.Http;
+using static SendWorkflows.Http.HtmlPage;
 
 namespace SendWorkflows.Certificates;
 
@@ -44,31 +45,4 @@ public static class VerifyPage
                   : $"No certificate has the number {E(number)}.")}</p>
             </div>
             """);
-
-    private static string Page(string title, string body) => $$"""
-        <!DOCTYPE html>
-        <html lang="en-GB">
-        <head>
-        <meta charset="utf-8">
-        <meta name="viewport" content="width=device-width, initial-scale=1">
-        <title>{{E(title)}}</title>
-        <style>
-          body { font-family: Arial, sans-serif; font-size: 19px; line-height: 1.5; color: #0b0c0c; background: #ffffff; margin: 0; }
-          main { max-width: 40em; margin: 0 auto; padding: 1.5em; }
-          h1 { font-size: 2em; margin: 0 0 0.75em; }
-          h2 { font-size: 1.25em; margin: 0 0 0.25em; }
-          .status { border-left: 8px solid; padding: 0.5em 1em; margin-bottom: 1.5em; background: #f3f2f1; }
-          dt { font-weight: bold; }
-          dd { margin: 0 0 0.75em; }
-        </style>
-        </head>
-        <body>
-        <main>
-        {{body}}
-        </main>
-        </body>
-        </html>
-        """;
-
-    private static string E(string text) => HtmlEncoder.Default.Encode(text);
 }

@@ -24,8 +24,11 @@ public sealed class EmailComposer
     private readonly ConcurrentDictionary<string, CompiledTemplate> _templates = new(StringComparer.Ordinal);
     private readonly EmailAddress _from;
 
-    public EmailComposer(IConfiguration configuration)
+    private readonly Preferences.PreferenceTokens _preferences;
+
+    public EmailComposer(IConfiguration configuration, Preferences.PreferenceTokens preferences)
     {
+        _preferences = preferences;
         var from = configuration["Email:From"];
         var address = new MailAddress(string.IsNullOrWhiteSpace(from) ? DefaultFrom : from);
         _from = new EmailAddress(address.Address, string.IsNullOrEmpty(address.DisplayName) ? null : address.DisplayName);
@@ -38,28 +41,35 @@ public sealed class EmailComposer
         {
             [EmailMessage.TemplateHeader] = effect.Template,
         };
+        var model = ModelOf(effect);
         if (item.EnrolmentId is { } enrolmentId)
         {
             headers[EmailMessage.EnrolmentHeader] = enrolmentId.ToString();
+            var preferences = _preferences.Url(Preferences.PreferenceSubject.Enrolment, enrolmentId);
+            model["preferencesUrl"] = preferences;
+            if (EmailTemplates.IsNonEssential(effect.Template))
+            {
+                // RFC 2369 and RFC 8058: mailbox providers show an unsubscribe button and POST the one-click body to the URL.
+                headers[EmailMessage.ListUnsubscribeHeader] = $"<{preferences}>";
+                headers[EmailMessage.ListUnsubscribePostHeader] = "List-Unsubscribe=One-Click";
+            }
         }
 
         // The same effect always gets the same Message-ID, so a resend after a crash is recognisable.
         var hash = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(item.DedupeKey)))[..24];
         var domain = _from.Address.Split('@')[^1];
-        var model = ModelOf(effect);
         return new EmailMessage($"<{hash}@{domain}>", _from, new EmailAddress(effect.To.Email, effect.To.Name),
             template.Subject(model).Trim(), template.Text(model), template.Html(model), date, headers);
     }
 
-    private static object ModelOf(EmailEffect effect)
+    private static Dictionary<string, object> ModelOf(EmailEffect effect)
     {
-        if (effect.Rows is null)
+        var model = effect.Model.ToDictionary(p => p.Key, p => (object)p.Value, StringComparer.Ordinal);
+        if (effect.Rows is not null)
         {
-            return effect.Model;
+            model["rows"] = effect.Rows;
         }
 
-        var model = effect.Model.ToDictionary(p => p.Key, p => (object)p.Value, StringComparer.Ordinal);
-        model["rows"] = effect.Rows;
         return model;
     }
 

@@ -13,6 +13,8 @@ public sealed record EmailMessage(
 {
     public const string TemplateHeader = "X-SendWorkflows-Template";
     public const string EnrolmentHeader = "X-SendWorkflows-Enrolment";
+    public const string ListUnsubscribeHeader = "List-Unsubscribe";
+    public const string ListUnsubscribePostHeader = "List-Unsubscribe-Post";
 }
 
 public sealed record EmailAddress(string Address, string? DisplayName);

@@ -25,6 +25,16 @@ public static class TemplatePreviewEndpoints
         ["verifyUrl"] = "https://send.example.org/verify/7K3M-9QZ2-X4TB",
         ["linkExpiresOn"] = "31 December 2026",
         ["corrected"] = "",
+        ["modulesDone"] = "3",
+        ["modulesTotal"] = "7",
+        ["modulesLeft"] = "4",
+        ["nextModule"] = "Speech, language and communication needs",
+        ["timeLeft"] = "14 days",
+        ["actionUrl"] = "https://learning.example.org/send-inclusion",
+        ["sessionTitle"] = "SEND and inclusion: live session (Leeds)",
+        ["sessionStartsAt"] = "Tuesday 1 December 2026 at 4pm",
+        ["sessionLocation"] = "Leeds City Academy, Hall 2",
+        ["preferencesUrl"] = "https://send.example.org/preferences/AQGiA41ajHS9vHH4GfDIIQWb6dzmkSbYG8-N41hLj-V-",
     };
 
     public static RouteGroupBuilder MapTemplatePreviews(this RouteGroupBuilder api)

@@ -8,6 +8,7 @@ using SendWorkflows.Enrolments;
 using SendWorkflows.Http;
 using SendWorkflows.LiveSessions;
 using SendWorkflows.Outbox;
+using SendWorkflows.Preferences;
 using SendWorkflows.Programmes;
 using SendWorkflows.Progress;
 using SendWorkflows.Storage;
@@ -54,6 +55,7 @@ public static class AppSetup
         services.AddSingleton<ApiKeyCache>();
         services.AddSingleton<PublicUrls>();
         services.AddSingleton<Certificates.CertificateLinks>();
+        services.AddSingleton<Preferences.PreferenceTokens>();
         services.AddSingleton<Certificates.CertificateRenderer>();
         services.AddSingleton<Certificates.CertificateIssuer>();
         services.AddHostedService<WorkflowLoop>();
@@ -145,6 +147,7 @@ public static class AppSetup
         api.MapTemplatePreviews();
         app.MapCertificates(api);
         app.MapSendGridEventWebhook();
+        app.MapPreferences();
         return app;
     }
 

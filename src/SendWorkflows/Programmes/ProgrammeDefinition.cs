@@ -9,12 +9,17 @@ public sealed record ProgrammeDefinition(
     int LiveSessionsRequired,
     TimeSpan CompletionWindow,
     NudgeSettings? Nudges,
-    CertificateSettings Certificate)
+    CertificateSettings Certificate,
+    string? LearningUrl = null,
+    string? BookingUrl = null)
 {
     public ModuleDefinition? FindModule(string moduleId) =>
         Modules.FirstOrDefault(m => string.Equals(m.Id, moduleId, StringComparison.Ordinal));
 
     public IEnumerable<ModuleDefinition> RequiredModules => Modules.Where(m => m.Required);
+
+    /// <summary>The programme's local time zone: dates on certificates and in emails, quiet hours and pauses.</summary>
+    public TimeZoneInfo Zone => Nudges?.Zone ?? TimeZoneInfo.FindSystemTimeZoneById(NudgeSettings.DefaultTimeZone);
 }
 
 public sealed record ModuleDefinition(string Id, string Title, int CpdMinutes, bool Required, IReadOnlyList<string> ActivityIds);
@@ -28,9 +33,20 @@ public sealed record NudgeSettings(
     TimeSpan? SessionReminderBefore,
     IReadOnlyList<TimeSpan> DeadlineReminders,
     TimeSpan? MinGap,
-    QuietHours? QuietHours);
+    QuietHours? QuietHours,
+    IReadOnlyList<NudgePause> Pauses)
+{
+    /// <summary>The programme's local time zone when it does not name one: the programme serves England.</summary>
+    public const string DefaultTimeZone = "Europe/London";
+
+    /// <summary>Where quiet hours, weekdays and paused dates are judged, and session times are written in emails.</summary>
+    public TimeZoneInfo Zone { get; } = TimeZoneInfo.FindSystemTimeZoneById(QuietHours?.TimeZone ?? DefaultTimeZone);
+}
 
 public sealed record QuietHours(string TimeZone, TimeOnly Start, TimeOnly End, bool WeekdaysOnly);
+
+/// <summary>Dates (inclusive, local to the programme) on which non-transactional reminders wait: holidays, INSET days.</summary>
+public sealed record NudgePause(DateOnly From, DateOnly To, string Name);
 
 public sealed record CertificateSettings(string Title, string? Signatory, TimeSpan LinkValidity);
 

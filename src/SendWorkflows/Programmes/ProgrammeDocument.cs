@@ -22,6 +22,12 @@ public sealed partial class ProgrammeDocument
     public NudgesDocument? Nudges { get; set; }
     public CertificateDocument? Certificate { get; set; }
 
+    /// <summary>Where people study the online modules; reminders link to it. Without it they link to the person's own progress page.</summary>
+    public string? LearningUrl { get; set; }
+
+    /// <summary>Where people book a live session; session reminders link to it.</summary>
+    public string? BookingUrl { get; set; }
+
     public sealed class ModuleDocument
     {
         public string? Id { get; set; }
@@ -42,6 +48,14 @@ public sealed partial class ProgrammeDocument
         public List<string?>? DeadlineReminders { get; set; }
         public string? MinGap { get; set; }
         public QuietHoursDocument? QuietHours { get; set; }
+        public List<PauseDocument?>? Pauses { get; set; }
+    }
+
+    public sealed class PauseDocument
+    {
+        public string? From { get; set; }
+        public string? To { get; set; }
+        public string? Name { get; set; }
     }
 
     public sealed class QuietHoursDocument
@@ -72,6 +86,10 @@ public sealed partial class ProgrammeDocument
     public static readonly TimeSpan LongestDuration = TimeSpan.FromDays(3660);
 
     private const int MaxModules = 100;
+    private const int MaxDeadlineReminders = 10;
+    private const int MaxPauses = 200;
+    private static readonly TimeSpan MaxSessionReminderBefore = TimeSpan.FromDays(30);
+    private static readonly TimeSpan MaxMinGap = TimeSpan.FromDays(60);
     private const int MaxTextLength = 200;
 
     /// <summary>Validates the document; <paramref name="routeId"/> is the id in the URL, which the body must match.</summary>
@@ -171,8 +189,10 @@ public sealed partial class ProgrammeDocument
 
         var window = RequireDuration(CompletionWindow, "completionWindow", errors, required: true);
 
-        var nudges = Nudges is null ? null : ValidateNudges(Nudges, errors);
+        var nudges = Nudges is null ? null : ValidateNudges(Nudges, window, errors);
         var certificate = ValidateCertificate(Certificate, errors);
+        var learningUrl = ValidateLink(LearningUrl, "learningUrl", errors);
+        var bookingUrl = ValidateLink(BookingUrl, "bookingUrl", errors);
 
         if (errors.Any)
         {
@@ -180,20 +200,79 @@ public sealed partial class ProgrammeDocument
         }
 
         return new ProgrammeDefinition(routeId, Title!.Trim(), Issuer!.Trim(), modules, LiveSessionsRequired ?? 0,
-            window!.Value, nudges, certificate!);
+            window!.Value, nudges, certificate!, learningUrl, bookingUrl);
     }
 
-    private static NudgeSettings? ValidateNudges(NudgesDocument n, FieldErrors errors)
+    private static string? ValidateLink(string? value, string field, FieldErrors errors)
+    {
+        if (value is null)
+        {
+            return null;
+        }
+
+        if (value.Length > 2000 || !Uri.TryCreate(value, UriKind.Absolute, out var uri) || uri.Scheme != Uri.UriSchemeHttps)
+        {
+            errors.Add(field, "must be an absolute https:// link of at most 2000 characters.");
+            return null;
+        }
+
+        return uri.AbsoluteUri;
+    }
+
+    private static NudgeSettings? ValidateNudges(NudgesDocument n, TimeSpan? window, FieldErrors errors)
     {
         var reminders = new List<TimeSpan>();
-        for (var i = 0; i < (n.DeadlineReminders?.Count ?? 0); i++)
+        if (n.DeadlineReminders is { Count: > MaxDeadlineReminders })
         {
-            var d = RequireDuration(n.DeadlineReminders![i], $"nudges.deadlineReminders[{i}]", errors, required: true);
-            if (d is { } value)
+            errors.Add("nudges.deadlineReminders", $"may list at most {MaxDeadlineReminders} reminders.");
+        }
+
+        for (var i = 0; i < Math.Min(n.DeadlineReminders?.Count ?? 0, MaxDeadlineReminders); i++)
+        {
+            var field = $"nudges.deadlineReminders[{i}]";
+            var d = RequireDuration(n.DeadlineReminders![i], field, errors, required: true);
+            if (d is not { } value)
+            {
+                continue;
+            }
+
+            if (window is { } w && value >= w)
+            {
+                errors.Add(field, $"must be shorter than completionWindow ({n.DeadlineReminders[i]} before the deadline is before the enrolment starts).");
+            }
+            else if (reminders.Contains(value))
+            {
+                errors.Add(field, "repeats another deadline reminder.");
+            }
+            else
             {
                 reminders.Add(value);
             }
         }
+
+        // Offsets measured from enrolment or progress that can never come round before the deadline are mistakes, not settings.
+        var notStarted = ShorterThanWindow(RequireDuration(n.NotStartedAfter, "nudges.notStartedAfter", errors), window, "nudges.notStartedAfter", errors);
+        var stalled = ShorterThanWindow(RequireDuration(n.StalledAfter, "nudges.stalledAfter", errors), window, "nudges.stalledAfter", errors);
+        var bookSession = ShorterThanWindow(RequireDuration(n.BookSessionAfter, "nudges.bookSessionAfter", errors), window, "nudges.bookSessionAfter", errors);
+        var repeatEvery = ShorterThanWindow(RequireDuration(n.RepeatEvery, "nudges.repeatEvery", errors), window, "nudges.repeatEvery", errors);
+        var sessionReminder = RequireDuration(n.SessionReminderBefore, "nudges.sessionReminderBefore", errors);
+        if (sessionReminder > MaxSessionReminderBefore)
+        {
+            errors.Add("nudges.sessionReminderBefore", "must be at most 30 days (P30D).");
+        }
+
+        var minGap = RequireDuration(n.MinGap, "nudges.minGap", errors);
+        if (minGap > MaxMinGap)
+        {
+            errors.Add("nudges.minGap", "must be at most 60 days (P60D); longer gaps would silence reminders for most of a programme.");
+        }
+
+        if (n.MaxRepeats is > 0 && n.RepeatEvery is null)
+        {
+            errors.Add("nudges.repeatEvery", "is required when maxRepeats is more than zero.");
+        }
+
+        var pauses = ValidatePauses(n.Pauses, errors);
 
         if (n.MaxRepeats is < 0 or > 100)
         {
@@ -222,16 +301,81 @@ public sealed partial class ProgrammeDocument
             quiet = new QuietHours(q.TimeZone ?? "", start ?? default, end ?? default, q.WeekdaysOnly ?? false);
         }
 
-        return new NudgeSettings(
-            RequireDuration(n.NotStartedAfter, "nudges.notStartedAfter", errors),
-            RequireDuration(n.StalledAfter, "nudges.stalledAfter", errors),
-            RequireDuration(n.RepeatEvery, "nudges.repeatEvery", errors),
-            n.MaxRepeats ?? 0,
-            RequireDuration(n.BookSessionAfter, "nudges.bookSessionAfter", errors),
-            RequireDuration(n.SessionReminderBefore, "nudges.sessionReminderBefore", errors),
-            reminders.OrderDescending().ToList(),
-            RequireDuration(n.MinGap, "nudges.minGap", errors),
-            quiet);
+        if (errors.Any)
+        {
+            return null; // the time zone may be unknown: nothing below may be built from unchecked values
+        }
+
+        return new NudgeSettings(notStarted, stalled, repeatEvery, n.MaxRepeats ?? 0, bookSession, sessionReminder,
+            reminders.OrderDescending().ToList(), minGap, quiet, pauses);
+    }
+
+    private static TimeSpan? ShorterThanWindow(TimeSpan? value, TimeSpan? window, string field, FieldErrors errors)
+    {
+        if (value is { } v && window is { } w && v >= w)
+        {
+            errors.Add(field, "must be shorter than completionWindow, or it could never come round before the deadline.");
+        }
+
+        return value;
+    }
+
+    private static List<NudgePause> ValidatePauses(List<PauseDocument?>? pauses, FieldErrors errors)
+    {
+        var result = new List<NudgePause>();
+        if (pauses is null)
+        {
+            return result;
+        }
+
+        if (pauses.Count > MaxPauses)
+        {
+            errors.Add("nudges.pauses", $"may list at most {MaxPauses} paused periods.");
+            return result;
+        }
+
+        for (var i = 0; i < pauses.Count; i++)
+        {
+            var field = $"nudges.pauses[{i}]";
+            if (pauses[i] is not { } p)
+            {
+                errors.Add(field, "must be an object with from, to and name.");
+                continue;
+            }
+
+            var from = RequireDate(p.From, $"{field}.from", errors);
+            var to = RequireDate(p.To, $"{field}.to", errors);
+            if (from is { } f && to is { } t)
+            {
+                if (t < f)
+                {
+                    errors.Add($"{field}.to", "must be on or after from.");
+                }
+                else if (t.DayNumber - f.DayNumber > 365)
+                {
+                    errors.Add($"{field}.to", "a paused period may last at most a year.");
+                }
+            }
+
+            RequireText(p.Name, $"{field}.name", errors);
+            if (from is { } a && to is { } b && b >= a)
+            {
+                result.Add(new NudgePause(a, b, p.Name?.Trim() ?? ""));
+            }
+        }
+
+        return result;
+    }
+
+    private static DateOnly? RequireDate(string? value, string field, FieldErrors errors)
+    {
+        if (value is not null && DateOnly.TryParseExact(value, "yyyy-MM-dd", CultureInfo.InvariantCulture, DateTimeStyles.None, out var date))
+        {
+            return date;
+        }
+
+        errors.Add(field, "must be a date as YYYY-MM-DD, such as 2026-12-21.");
+        return null;
     }
 
     private static CertificateSettings? ValidateCertificate(CertificateDocument? c, FieldErrors errors)

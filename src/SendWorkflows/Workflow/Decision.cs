@@ -55,4 +55,18 @@ public static class EmailTemplates
     public const string Welcome = "welcome";
     public const string Completion = "completion";
     public const string Certificate = "certificate";
+    public const string NotStarted = "not-started";
+    public const string Stalled = "stalled";
+    public const string BookSession = "book-session";
+    public const string MissedSession = "missed-session";
+    public const string Deadline = "deadline";
+    public const string Overdue = "overdue";
+    public const string SessionReminder = "session-reminder";
+
+    /// <summary>
+    /// Reminders a person may turn off: they carry an unsubscribe link and <c>List-Unsubscribe</c>
+    /// headers. Welcome, completion, certificate and session reminders are transactional and always go.
+    /// </summary>
+    public static bool IsNonEssential(string template) =>
+        template is NotStarted or Stalled or BookSession or MissedSession or Deadline or Overdue;
 }

@@ -27,7 +27,7 @@ public static class EnrolmentDecider
 
         var effects = new List<Effect> { Email(EmailTemplates.Welcome, state, definition) };
         state = Settle(state, definition, effects);
-        return new Decision(state, effects, NextWake(state), Changed: true);
+        return new Decision(state, effects, NextWake(state, definition, now), Changed: true);
     }
 
     public static Decision Decide(EnrolmentState state, WorkflowEvent evt, ProgrammeDefinition programme, DateTimeOffset now)
@@ -37,7 +37,7 @@ public static class EnrolmentDecider
         var rejection = Check(state, evt, programme, now);
         if (rejection is not null)
         {
-            return new Decision(state, [], NextWake(state), Changed: false, rejection);
+            return new Decision(state, [], NextWake(state, programme, now), Changed: false, rejection);
         }
 
         var next = Evolve(state, evt, now);
@@ -51,8 +51,14 @@ public static class EnrolmentDecider
             effects.Add(new IssueCertificate(next.Id, next.CertificateVersion));
         }
 
+        if (evt is TimerFired)
+        {
+            (next, var send) = NudgePolicy.Due(next, programme, now);
+            effects.AddRange(send.Select(c => Nudge(c, next, programme, now)));
+        }
+
         var changed = !next.Equals(state);
-        return new Decision(next, effects, NextWake(next), changed);
+        return new Decision(next, effects, NextWake(next, programme, now), changed);
     }
 
     /// <summary>The rules that refuse an event outright; nothing of a refused event is stored.</summary>
@@ -97,9 +103,14 @@ public static class EnrolmentDecider
             case LiveSessionBooked b:
             {
                 var session = SessionOf(state, b.SessionId);
-                return session.Booked && session.StartsAt == b.StartsAt
-                    ? state
-                    : WithSession(state, b.SessionId, session with { Booked = true, StartsAt = b.StartsAt });
+                var booked = session with
+                {
+                    Booked = true,
+                    StartsAt = b.StartsAt,
+                    Title = b.Title ?? session.Title,
+                    Location = b.Location ?? session.Location,
+                };
+                return booked == session ? state : WithSession(state, b.SessionId, booked);
             }
 
             case BookingCancelled c:
@@ -119,7 +130,7 @@ public static class EnrolmentDecider
             case SessionMissed m:
             {
                 var session = SessionOf(state, m.SessionId);
-                return session.MissedReported ? state : WithSession(state, m.SessionId, session with { MissedReported = true });
+                return session.MissedReported ? state : WithSession(state, m.SessionId, session with { MissedReported = true, MissedAt = now });
             }
 
             case DeadlineExtended d:
@@ -252,32 +263,110 @@ public static class EnrolmentDecider
             : EnrolmentStatus.InProgress;
     }
 
-    /// <summary>An open enrolment wakes at its deadline to lapse; closed ones never wake.</summary>
-    private static DateTimeOffset? NextWake(EnrolmentState state) =>
-        state.IsClosed ? null : state.Deadline;
-
-    private static EmailEffect Email(string template, EnrolmentState state, ProgrammeDefinition programme)
+    /// <summary>
+    /// An open enrolment wakes at its deadline to lapse, and whenever a reminder is next due; a
+    /// completed or withdrawn one never wakes, nor a lapsed one with no overdue reminders left.
+    /// </summary>
+    public static DateTimeOffset? NextWake(EnrolmentState state, ProgrammeDefinition programme, DateTimeOffset now)
     {
+        DateTimeOffset? wake = state is { CompletedAt: null, WithdrawnAt: null, LapsedAt: null } ? state.Deadline : null;
+        foreach (var c in NudgePolicy.Candidates(state, programme, now))
+        {
+            if (wake is null || c.SendAt < wake)
+            {
+                wake = c.SendAt;
+            }
+        }
+
+        return wake;
+    }
+
+    private static EmailEffect Email(string template, EnrolmentState state, ProgrammeDefinition programme) =>
+        new(template, $"{state.Id:N}:{template}", Recipient(state), Model(state, programme));
+
+    private static Dictionary<string, string> Model(EnrolmentState state, ProgrammeDefinition programme)
+    {
+        var zone = programme.Zone;
         var model = new Dictionary<string, string>(StringComparer.Ordinal)
         {
             ["givenName"] = state.Staff.GivenName,
             ["familyName"] = state.Staff.FamilyName,
             ["programmeTitle"] = programme.Title,
             ["issuer"] = programme.Issuer,
-            ["deadline"] = LongDate(state.Deadline),
+            ["deadline"] = LongDate(state.Deadline, zone),
             ["enrolmentId"] = state.Id.ToString(),
         };
         if (state.CompletedAt is { } completedAt)
         {
-            model["completedOn"] = LongDate(completedAt);
+            model["completedOn"] = LongDate(completedAt, zone);
         }
 
-        var name = $"{state.Staff.GivenName} {state.Staff.FamilyName}".Trim();
-        return new EmailEffect(template, $"{state.Id:N}:{template}", new EmailRecipient(state.Staff.Email, name), model);
+        return model;
     }
 
-    private static string LongDate(DateTimeOffset at) =>
-        at.UtcDateTime.ToString("d MMMM yyyy", CultureInfo.InvariantCulture);
+    /// <summary>A reminder: what the person has done, what to do next, by when, and where.</summary>
+    private static EmailEffect Nudge(NudgeCandidate c, EnrolmentState state, ProgrammeDefinition programme, DateTimeOffset now)
+    {
+        var model = Model(state, programme);
+        var required = programme.RequiredModules.ToList();
+        var done = required.Count(m => state.ModulesCompleted.ContainsKey(m.Id));
+        model["modulesDone"] = done.ToString(CultureInfo.InvariantCulture);
+        model["modulesTotal"] = required.Count.ToString(CultureInfo.InvariantCulture);
+        model["modulesLeft"] = (required.Count - done).ToString(CultureInfo.InvariantCulture);
+        if (required.FirstOrDefault(m => !state.ModulesCompleted.ContainsKey(m.Id)) is { } nextModule)
+        {
+            model["nextModule"] = nextModule.Title;
+        }
+
+        model["timeLeft"] = TimeLeft(state.Deadline - now);
+        var link = c.Template is EmailTemplates.BookSession or EmailTemplates.MissedSession or EmailTemplates.SessionReminder
+            ? programme.BookingUrl
+            : programme.LearningUrl;
+        if (link is not null)
+        {
+            model["actionUrl"] = link;
+        }
+
+        if (c.SessionId is { } sessionId && state.Sessions.TryGetValue(sessionId, out var session))
+        {
+            model["sessionTitle"] = session.Title ?? "your live session";
+            if (session.Location is not null)
+            {
+                model["sessionLocation"] = session.Location;
+            }
+
+            if (session.StartsAt is { } startsAt)
+            {
+                model["sessionStartsAt"] = LocalTime(startsAt, programme.Zone);
+            }
+        }
+
+        // One key per reminder decided: a retried decision finds it already in the outbox.
+        var dedupe = $"{state.Id:N}:{c.Series}:{c.Anchor.ToUnixTimeMilliseconds()}:{state.Nudges[c.Series].Sent}";
+        return new EmailEffect(c.Template, dedupe, Recipient(state), model);
+    }
+
+    private static EmailRecipient Recipient(EnrolmentState state) =>
+        new(state.Staff.Email, $"{state.Staff.GivenName} {state.Staff.FamilyName}".Trim());
+
+    private static string LongDate(DateTimeOffset at, TimeZoneInfo zone) =>
+        TimeZoneInfo.ConvertTime(at, zone).ToString("d MMMM yyyy", CultureInfo.InvariantCulture);
+
+    /// <summary>"Tuesday 1 December 2026 at 4pm", "… at 9:30am" in the programme's time zone.</summary>
+    private static string LocalTime(DateTimeOffset at, TimeZoneInfo zone)
+    {
+        var local = TimeZoneInfo.ConvertTime(at, zone);
+        var hour = local.Hour % 12 == 0 ? 12 : local.Hour % 12;
+        var minutes = local.Minute == 0 ? "" : local.ToString(":mm", CultureInfo.InvariantCulture);
+        return $"{local.ToString("dddd d MMMM yyyy", CultureInfo.InvariantCulture)} at {hour}{minutes}{(local.Hour < 12 ? "am" : "pm")}";
+    }
+
+    private static string TimeLeft(TimeSpan left) => left.TotalDays switch
+    {
+        < 1 => "less than a day",
+        < 2 => "1 day",
+        _ => $"{(int)left.TotalDays} days",
+    };
 
     private static LiveSessionRecord SessionOf(EnrolmentState state, string sessionId) =>
         state.Sessions.TryGetValue(sessionId, out var s) ? s : new LiveSessionRecord(false, null, null, false);

@@ -25,8 +25,18 @@ public enum StaffRole
 
 public sealed record StaffMember(string ExternalId, string GivenName, string FamilyName, string Email, StaffRole Role);
 
-/// <summary>What is known about one person and one live session. Attendance, once recorded, stands.</summary>
-public sealed record LiveSessionRecord(bool Booked, DateTimeOffset? StartsAt, DateTimeOffset? AttendedAt, bool MissedReported)
+/// <summary>
+/// What is known about one person and one live session. Attendance, once recorded, stands. The
+/// title and place travel with the booking so that a session reminder can name them.
+/// </summary>
+public sealed record LiveSessionRecord(
+    bool Booked,
+    DateTimeOffset? StartsAt,
+    DateTimeOffset? AttendedAt,
+    bool MissedReported,
+    DateTimeOffset? MissedAt = null,
+    string? Title = null,
+    string? Location = null)
 {
     [JsonIgnore]
     public bool Attended => AttendedAt is not null;
@@ -69,9 +79,26 @@ public sealed record EnrolmentState
     /// <summary>When the provider reported <see cref="StaffMember.Email"/> undeliverable; cleared by a new address.</summary>
     public DateTimeOffset? EmailBouncedAt { get; init; }
 
+    /// <summary>
+    /// The reminders decided so far, by series (<c>not-started</c>, <c>stalled</c>, <c>deadline:P3D</c>,
+    /// <c>session-reminder:leeds</c>, …): how many, when the last was, and what the series was counted from.
+    /// </summary>
+    public ImmutableSortedDictionary<string, NudgeRecord> Nudges { get; init; } =
+        ImmutableSortedDictionary.Create<string, NudgeRecord>(StringComparer.Ordinal);
+
+    /// <summary>When the last non-transactional reminder was decided; the programme's <c>minGap</c> counts from it.</summary>
+    public DateTimeOffset? LastNudgeAt { get; init; }
+
     /// <summary>Set when an admin revoked the certificate; no further versions are issued after that.</summary>
     public DateTimeOffset? CertificateRevokedAt { get; init; }
 
     [JsonIgnore]
     public bool IsClosed => Status is EnrolmentStatus.Completed or EnrolmentStatus.Withdrawn or EnrolmentStatus.Lapsed;
 }
+
+/// <summary>
+/// One reminder series so far. <paramref name="Anchor"/> is the moment the series counts from (the
+/// enrolment, the latest progress, the deadline); when it moves — new progress, an extended deadline —
+/// the series starts again.
+/// </summary>
+public sealed record NudgeRecord(int Sent, DateTimeOffset LastAt, DateTimeOffset Anchor);

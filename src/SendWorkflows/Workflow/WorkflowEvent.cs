@@ -27,7 +27,8 @@ public sealed record Enrolled(StaffMember Staff) : WorkflowEvent;
 
 public sealed record ModuleCompleted(string ModuleId, DateTimeOffset CompletedAt) : WorkflowEvent;
 
-public sealed record LiveSessionBooked(string SessionId, DateTimeOffset StartsAt) : WorkflowEvent;
+/// <summary>A place on a live session; applied again with the new details when the session is moved.</summary>
+public sealed record LiveSessionBooked(string SessionId, DateTimeOffset StartsAt, string? Title = null, string? Location = null) : WorkflowEvent;
 
 public sealed record BookingCancelled(string SessionId) : WorkflowEvent;
 

@@ -12,7 +12,8 @@ public sealed class TemplatePreviewTests
     {
         await using var app = new TestApp();
         var names = await app.Admin().GetFromJsonAsync<List<string>>("/api/v1/email-templates");
-        Assert.Equal(["certificate", "completion", "welcome"], names);
+        Assert.Equal(["book-session", "certificate", "completion", "deadline", "missed-session", "not-started", "overdue", "session-reminder",
+            "stalled", "welcome"], names);
 
         foreach (var name in names!)
         {
@@ -24,6 +25,16 @@ public sealed class TemplatePreviewTests
             Assert.Contains("Dear Siân,", text, StringComparison.Ordinal);
             Assert.Contains("<p>Dear Siân,</p>", html, StringComparison.Ordinal);
             Assert.Contains("<html lang=\"en\">", html, StringComparison.Ordinal);
+            Assert.DoesNotContain("<img", html, StringComparison.OrdinalIgnoreCase); // nothing is said only in a picture
+            if (SendWorkflows.Workflow.EmailTemplates.IsNonEssential(name))
+            {
+                // Every reminder says what to do next, by when where it matters, and how to stop them.
+                Assert.Contains("What to do next", text, StringComparison.Ordinal);
+                Assert.Contains("Stop reminder emails or change your preferences: https://send.example.org/preferences/", text, StringComparison.Ordinal);
+                Assert.Contains("<a href=\"https://send.example.org/preferences/", html, StringComparison.Ordinal);
+                Assert.Contains("https://learning.example.org/send-inclusion", text, StringComparison.Ordinal);
+            }
+
             foreach (var part in new[] { subject, text, html })
             {
                 Assert.DoesNotContain("{{", part, StringComparison.Ordinal);

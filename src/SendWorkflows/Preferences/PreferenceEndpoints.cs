@@ -1,0 +1,108 @@
+using Microsoft.AspNetCore.Http.Features;
+using SendWorkflows.Http;
+using SendWorkflows.Programmes;
+using SendWorkflows.Storage;
+using SendWorkflows.Workflow;
+
+namespace SendWorkflows.Preferences;
+
+/// <summary>
+/// <c>GET/POST /preferences/{token}</c>: the page every reminder links to. It shows the person their
+/// progress and lets them turn reminder emails off or on with a plain HTML form (no scripts). The same
+/// URL is the email's <c>List-Unsubscribe</c> target: a <c>POST</c> with <c>List-Unsubscribe=One-Click</c>
+/// (RFC 8058), sent by the mailbox provider, turns reminders off.
+/// </summary>
+public static class PreferenceEndpoints
+{
+    public const string OneClickField = "List-Unsubscribe";
+    public const string OneClickValue = "One-Click";
+
+    public static void MapPreferences(this IEndpointRouteBuilder app)
+    {
+        app.MapGet("/preferences/{token}", GetAsync).WithTags("Preferences").AllowAnonymous()
+            .WithSummary("A person's progress and email preferences (HTML), opened from the link in their reminders.");
+        app.MapPost("/preferences/{token}", PostAsync).WithTags("Preferences").AllowAnonymous()
+            .Accepts<IFormCollection>("application/x-www-form-urlencoded", "multipart/form-data")
+            .WithSummary("Change email preferences: reminders=on|off from the page, or List-Unsubscribe=One-Click (RFC 8058).");
+    }
+
+    private static async Task<IResult> GetAsync(
+        string token, HttpContext http, PreferenceTokens tokens, IWorkflowStore store, ProgrammeCatalogue programmes, CancellationToken ct)
+    {
+        http.Response.Headers.CacheControl = "private, no-store";
+        var found = await FindAsync(token, tokens, store, programmes, ct);
+        return found is null ? NotFound(token, http) : HtmlPage.Html(PreferencesPage.For(found.Value.State, found.Value.Programme, saved: null));
+    }
+
+    private static async Task<IResult> PostAsync(
+        string token, HttpContext http, PreferenceTokens tokens, IWorkflowStore store, ProgrammeCatalogue programmes,
+        EnrolmentWorkflow workflow, CancellationToken ct)
+    {
+        http.Response.Headers.CacheControl = "private, no-store";
+        var found = await FindAsync(token, tokens, store, programmes, ct);
+        if (found is null)
+        {
+            return NotFound(token, http);
+        }
+
+        if (!http.Request.HasFormContentType)
+        {
+            return Problems.Field("body", "must be a form (application/x-www-form-urlencoded or multipart/form-data).",
+                StatusCodes.Status415UnsupportedMediaType);
+        }
+
+        IFormCollection form;
+        try
+        {
+            // A form with one or two short fields; anything bigger is not from our page or a mailbox provider.
+            var feature = new FormFeature(http.Request, new FormOptions
+            {
+                ValueCountLimit = 10, KeyLengthLimit = 100, ValueLengthLimit = 100, MultipartBodyLengthLimit = 4096,
+                BufferBodyLengthLimit = 4096, MultipartHeadersLengthLimit = 4096,
+            });
+            form = await feature.ReadFormAsync(ct);
+        }
+        catch (InvalidDataException)
+        {
+            return Problems.Field("body", "is not a small form with the field 'reminders' or 'List-Unsubscribe'.");
+        }
+
+        bool reminders;
+        var oneClick = string.Equals(form[OneClickField], OneClickValue, StringComparison.Ordinal);
+        if (oneClick)
+        {
+            reminders = false;
+        }
+        else if (form["reminders"].ToString() is "on" or "off")
+        {
+            reminders = form["reminders"] == "on";
+        }
+        else
+        {
+            return Problems.Field("reminders", "must be 'on' or 'off' (or send List-Unsubscribe=One-Click to unsubscribe).");
+        }
+
+        var (state, programme) = found.Value;
+        var outcome = await workflow.ApplyAsync(state.Id, new PreferencesChanged(reminders), ct);
+        var current = outcome.Enrolment?.State ?? state;
+        return HtmlPage.Html(PreferencesPage.For(current, programme, saved: reminders));
+    }
+
+    private static async Task<(EnrolmentState State, ProgrammeDefinition Programme)?> FindAsync(
+        string token, PreferenceTokens tokens, IWorkflowStore store, ProgrammeCatalogue programmes, CancellationToken ct)
+    {
+        if (!tokens.TryRead(token, out var subject, out var id) || subject != PreferenceSubject.Enrolment ||
+            await store.GetEnrolmentAsync(id, ct) is not { } stored)
+        {
+            return null;
+        }
+
+        var programme = await programmes.GetVersionAsync(stored.State.ProgrammeId, stored.State.ProgrammeVersion, ct);
+        return (stored.State, programme.Definition);
+    }
+
+    private static IResult NotFound(string token, HttpContext http) =>
+        HtmlPage.PrefersJson(http.Request)
+            ? Problems.Field("token", "is not a valid preferences link.", StatusCodes.Status404NotFound)
+            : HtmlPage.Html(PreferencesPage.NotFound(), StatusCodes.Status404NotFound);
+}
