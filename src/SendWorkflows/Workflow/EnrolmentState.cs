@@ -91,9 +91,6 @@ public sealed record EnrolmentState
 
     /// <summary>Set when an admin revoked the certificate; no further versions are issued after that.</summary>
     public DateTimeOffset? CertificateRevokedAt { get; init; }
-
-    [JsonIgnore]
-    public bool IsClosed => Status is EnrolmentStatus.Completed or EnrolmentStatus.Withdrawn or EnrolmentStatus.Lapsed;
 }
 
 /// <summary>

@@ -152,7 +152,10 @@ public static class NudgePolicy
 
     /// <summary>
     /// The reminders to send at <paramref name="now"/>: every due transactional one, and the most
-    /// urgent due non-transactional one. All due reminders are recorded, so none is due again at once.
+    /// urgent due non-transactional one. A farther deadline reminder due alongside a nearer one is
+    /// dropped. The other due reminders wait for <c>minGap</c> when the programme sets one; without
+    /// it they are dropped for this round, so a person never gets two reminders in one go. Whatever
+    /// was sent or dropped is recorded, so nothing is due again at the same moment.
     /// </summary>
     public static (EnrolmentState State, IReadOnlyList<NudgeCandidate> Send) Due(EnrolmentState s, ProgrammeDefinition programme, DateTimeOffset now)
     {
@@ -163,15 +166,27 @@ public static class NudgePolicy
         }
 
         var send = due.Where(c => c.Transactional).ToList();
+        var settled = new List<NudgeCandidate>(send);
         var reminders = due.Where(c => !c.Transactional).ToList();
+        var nearestDeadline = reminders.Where(c => c.Template == EmailTemplates.Deadline).MaxBy(c => c.DueAt);
+        var superseded = reminders.Where(c => c.Template == EmailTemplates.Deadline && c != nearestDeadline).ToList();
+        settled.AddRange(superseded);
+        reminders.RemoveAll(superseded.Contains);
         if (reminders.Count > 0)
         {
-            send.Add(reminders.OrderBy(c => c.Priority).ThenByDescending(c => c.DueAt).ThenBy(c => c.Series, StringComparer.Ordinal).First());
+            var pick = reminders.OrderBy(c => c.Priority).ThenByDescending(c => c.DueAt).ThenBy(c => c.Series, StringComparer.Ordinal).First();
+            send.Add(pick);
+            settled.Add(pick);
+            if (programme.Nudges?.MinGap is null)
+            {
+                settled.AddRange(reminders.Where(c => c != pick));
+            }
+
             s = s with { LastNudgeAt = now };
         }
 
         var records = s.Nudges;
-        foreach (var c in due)
+        foreach (var c in settled)
         {
             var sent = Record(s, c.Series, c.Anchor)?.Sent ?? 0;
             records = records.SetItem(c.Series, new NudgeRecord(sent + 1, now, c.Anchor));
@@ -179,10 +194,6 @@ public static class NudgePolicy
 
         return (s with { Nudges = records }, send);
     }
-
-    /// <summary>Whether the enrolment still has anything to be woken for: open, or lapsed with overdue reminders to come.</summary>
-    public static bool HasMoreToSay(EnrolmentState s, ProgrammeDefinition programme, DateTimeOffset now) =>
-        Candidates(s, programme, now).Count > 0;
 
     private static void AddRepeating(
         List<(string, string, DateTimeOffset, DateTimeOffset, int, string?)> reminders,

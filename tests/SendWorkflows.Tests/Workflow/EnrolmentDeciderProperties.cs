@@ -84,6 +84,77 @@ public sealed class EnrolmentDeciderProperties
         }).Check(Runs);
     }
 
+    /// <summary>
+    /// A life of an enrolment under a programme that reminds often: steps of a few hours to a few
+    /// days, each bringing one event (or only the sweep), with the sweep firing every due timer.
+    /// </summary>
+    private static readonly Gen<List<(int Hours, int Event)>> Lives =
+        Gen.ListOf(from hours in Gen.Choose(0, 96) from evt in Gen.Choose(0, 13) select (hours, evt)).Select(l => l.Take(40).ToList());
+
+    private static WorkflowEvent? EventFor(int choice, DateTimeOffset now) => choice switch
+    {
+        0 => new ModuleCompleted("m1", now),
+        1 => new ModuleCompleted("m2", now),
+        2 => new ModuleCompleted("extra", now),
+        3 => new LiveSessionBooked("leeds", now.AddDays(2), "Leeds", "Hall"),
+        4 => new BookingCancelled("leeds"),
+        5 => new SessionAttended("leeds", now),
+        6 => new SessionMissed("leeds"),
+        7 => new Withdrawn("moved school"),
+        8 => new Reinstated(),
+        9 => new PreferencesChanged(Reminders: false),
+        10 => new PreferencesChanged(Reminders: true),
+        11 => new DeadlineExtended(now.AddDays(10)),
+        _ => null, // time passes; only the sweep runs
+    };
+
+    private static DeciderScenario Live(List<(int Hours, int Event)> steps)
+    {
+        var s = new DeciderScenario(NudgePolicyTestsProgramme);
+        foreach (var (hours, choice) in steps)
+        {
+            s.RunUntil(s.Now.AddHours(hours));
+            if (EventFor(choice, s.Now) is { } evt)
+            {
+                s.Apply(evt);
+            }
+        }
+
+        s.RunUntil(s.Now.AddDays(60));
+        return s;
+    }
+
+    private static readonly SendWorkflows.Programmes.ProgrammeDefinition NudgePolicyTestsProgramme = DeciderScenario.WithNudges(
+        DeciderScenario.Programme(liveSessions: 1, windowDays: 20), notStarted: TimeSpan.FromDays(2), stalled: TimeSpan.FromDays(2),
+        repeatEvery: TimeSpan.FromDays(2), maxRepeats: 3, bookSession: TimeSpan.FromDays(1), sessionReminder: TimeSpan.FromDays(1),
+        deadline: [TimeSpan.FromDays(10), TimeSpan.FromDays(3)], minGap: TimeSpan.FromHours(20));
+
+    [Fact]
+    public void no_life_of_an_enrolment_sends_a_reminder_while_it_is_completed_or_withdrawn_or_unsubscribed()
+    {
+        Prop.ForAll(Lives.ToArbitrary(), steps =>
+        {
+            var s = Live(steps);
+            return s.History.All(h =>
+                !h.Decision.Effects.OfType<EmailEffect>().Any(e => EmailTemplates.IsNonEssential(e.Template)) ||
+                h.Before is { CompletedAt: null, WithdrawnAt: null, RemindersOff: false } &&
+                h.Decision.State is { CompletedAt: null, WithdrawnAt: null, RemindersOff: false });
+        }).Check(Runs);
+    }
+
+    [Fact]
+    public void no_life_of_an_enrolment_gets_two_reminders_closer_than_the_min_gap_or_leaves_its_timer_due()
+    {
+        Prop.ForAll(Lives.ToArbitrary(), steps =>
+        {
+            var s = Live(steps);
+            var reminders = s.Sent.Where(x => EmailTemplates.IsNonEssential(x.Template)).Select(x => x.At).ToList();
+            var spaced = reminders.Zip(reminders.Skip(1)).All(p => p.Second - p.First >= TimeSpan.FromHours(20));
+            var timersMoveOn = s.History.Where(h => h.Event is TimerFired).All(h => h.Decision.NextWakeAt is null || h.Decision.NextWakeAt > h.At);
+            return spaced && timersMoveOn;
+        }).Check(Runs);
+    }
+
     private static DeciderScenario Replay(IEnumerable<WorkflowEvent> events)
     {
         var s = new DeciderScenario();
