@@ -5,6 +5,7 @@ using System.Text.Json;
 using Microsoft.AspNetCore.Http.HttpResults;
 using SendWorkflows.Http;
 using SendWorkflows.Storage;
+using SendWorkflows.Workflow;
 
 namespace SendWorkflows.Email;
 
@@ -33,7 +34,7 @@ public static class SendGridEventWebhook
             .WithSummary("SendGrid Event Webhook (signed): bounces and spam reports suppress the address; delivery events are recorded.");
 
     private static async Task<Results<Ok<Accepted>, ProblemHttpResult>> ReceiveAsync(
-        HttpRequest request, IConfiguration configuration, IWorkflowStore store, TimeProvider clock, CancellationToken ct)
+        HttpRequest request, IConfiguration configuration, IWorkflowStore store, EnrolmentWorkflow workflow, TimeProvider clock, CancellationToken ct)
     {
         var publicKey = configuration["SendGrid:WebhookPublicKey"];
         if (string.IsNullOrWhiteSpace(publicKey))
@@ -109,6 +110,11 @@ public static class SendGridEventWebhook
                     {
                         await tx.SuppressAsync(email, what, Truncate(detail), now);
                         suppressed++;
+                        if (enrolment is { } enrolmentId)
+                        {
+                            // The enrolment stops deciding reminders for this address (and the school digest says why).
+                            await workflow.ApplyInAsync(tx, enrolmentId, new EmailBounced(email, what), ct);
+                        }
                     }
                 }
             }

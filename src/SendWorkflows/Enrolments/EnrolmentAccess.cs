@@ -59,7 +59,7 @@ public sealed class EnrolmentAccess(
             certificate = new EnrolmentView.CertificateLinks(issued.Number, issued.Status, download, links.VerifyUrl(issued.Number, request), issued.IssuedAt);
         }
 
-        var view = EnrolmentView.From(enrolment, programme, urls.EnrolmentStatus(request, enrolment.State.Id), certificate);
+        var view = EnrolmentView.From(enrolment, programme, urls.EnrolmentStatus(request, enrolment.State.Id), certificate, clock.GetUtcNow());
         return withEmails
             ? view with { Emails = (await store.DeliveriesAsync(enrolment.State.Id, ct)).Select(d => new EnrolmentView.EmailEvent(d.Template, d.Event, d.OccurredAt, d.Detail)).ToList() }
             : view;

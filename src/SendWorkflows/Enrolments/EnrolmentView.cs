@@ -14,6 +14,9 @@ public sealed record EnrolmentView(
     EnrolmentStatus Status,
     DateTimeOffset EnrolledAt,
     DateTimeOffset Deadline,
+    DateTimeOffset? NextNudgeAt,
+    bool RemindersOff,
+    DateTimeOffset? EmailBouncedAt,
     DateTimeOffset? CompletedAt,
     DateTimeOffset? LapsedAt,
     DateTimeOffset? WithdrawnAt,
@@ -35,7 +38,8 @@ public sealed record EnrolmentView(
     /// <summary><c>status</c> is <c>booked</c>, <c>cancelled</c>, <c>attended</c> or <c>missed</c>.</summary>
     public sealed record SessionProgress(string SessionId, string Status, DateTimeOffset? StartsAt, DateTimeOffset? AttendedAt);
 
-    public static EnrolmentView From(StoredEnrolment stored, ProgrammeVersion programme, string statusUrl, CertificateLinks? certificate)
+    /// <param name="now">The moment of the answer: <c>nextNudgeAt</c> is when the next reminder goes if nothing changes before then.</param>
+    public static EnrolmentView From(StoredEnrolment stored, ProgrammeVersion programme, string statusUrl, CertificateLinks? certificate, DateTimeOffset now)
     {
         var s = stored.State;
         var modules = programme.Definition.Modules
@@ -46,7 +50,7 @@ public sealed record EnrolmentView(
             .Select(kv => new SessionProgress(kv.Key, SessionStatus(kv.Value), kv.Value.StartsAt, kv.Value.AttendedAt))
             .ToList();
         return new EnrolmentView(s.Id, s.ProgrammeId, s.ProgrammeVersion, s.SchoolUrn, s.Staff, s.Status, s.EnrolledAt, s.Deadline,
-            s.CompletedAt, s.LapsedAt, s.WithdrawnAt, modules, programme.Definition.LiveSessionsRequired, sessions, statusUrl, certificate);
+            NudgePolicy.NextAt(s, programme.Definition, now), s.RemindersOff, s.EmailBouncedAt, s.CompletedAt, s.LapsedAt, s.WithdrawnAt, modules, programme.Definition.LiveSessionsRequired, sessions, statusUrl, certificate);
     }
 
     private static string SessionStatus(LiveSessionRecord r) =>

@@ -46,7 +46,7 @@ public static class LiveSessionEndpoints
     }
 
     private static async Task<Results<Created<SessionView>, Ok<SessionView>, ProblemHttpResult>> PutAsync(
-        string sessionId, HttpContext http, IWorkflowStore store, ProgrammeCatalogue catalogue, TimeProvider clock, CancellationToken ct)
+        string sessionId, HttpContext http, IWorkflowStore store, ProgrammeCatalogue catalogue, EnrolmentWorkflow workflow, TimeProvider clock, CancellationToken ct)
     {
         if (!http.Caller().Has(Scopes.Sessions))
         {
@@ -113,6 +113,16 @@ public static class LiveSessionEndpoints
         }
 
         await tx.UpsertSessionAsync(session, clock.GetUtcNow());
+        if (existing is not null && booked > 0 &&
+            (existing.StartsAt != session.StartsAt || existing.Title != session.Title || existing.Location != session.Location))
+        {
+            // A moved or renamed session: everyone booked on it gets their reminder for the new time and place.
+            foreach (var enrolmentId in await tx.ListBookedEnrolmentsAsync(sessionId))
+            {
+                await workflow.ApplyInAsync(tx, enrolmentId, Booking(session), ct);
+            }
+        }
+
         await tx.CommitAsync();
         var view = View(session, booked);
         return existing is null ? TypedResults.Created($"/api/v1/sessions/{sessionId}", view) : TypedResults.Ok(view);
@@ -182,7 +192,7 @@ public static class LiveSessionEndpoints
                     return Problems.Conflict("sessionId", $"the session is full ({session.Capacity} places).");
                 }
 
-                outcome = await workflow.ApplyInAsync(tx, id, new LiveSessionBooked(sessionId, session.StartsAt), ct);
+                outcome = await workflow.ApplyInAsync(tx, id, Booking(session), ct);
                 if (outcome.Rejection is { } rejection)
                 {
                     return EnrolmentAccess.ToProblem(rejection);
@@ -352,4 +362,6 @@ public static class LiveSessionEndpoints
             errors.Add(field, "must be at most 200 characters.");
         }
     }
+
+    private static LiveSessionBooked Booking(LiveSession session) => new(session.Id, session.StartsAt, session.Title, session.Location);
 }

@@ -59,6 +59,7 @@ public sealed class OutboxDispatcher(
         // Errors are kept with the effect (the store holds personal data anyway) but never logged:
         // a relay's error text can quote the recipient's address.
         var outcomes = new List<(OutboxItem Item, string? Error, bool Permanent)>(claimed.Count);
+        var cancelled = new List<(OutboxItem Item, string Reason)>();
         DateTimeOffset? slowDownUntil = null;
         foreach (var item in claimed)
         {
@@ -80,6 +81,10 @@ public sealed class OutboxDispatcher(
             catch (OperationCanceledException) when (ct.IsCancellationRequested)
             {
                 break;
+            }
+            catch (NoLongerWantedException e)
+            {
+                cancelled.Add((item, e.Message));
             }
             catch (PermanentDeliveryException e)
             {
@@ -127,9 +132,14 @@ public sealed class OutboxDispatcher(
                 }
             }
 
+            foreach (var (item, reason) in cancelled)
+            {
+                await tx.MarkCancelledAsync(item.Id, reason);
+            }
+
             if (slowDownUntil is { } until)
             {
-                foreach (var item in claimed.Where(c => outcomes.All(o => o.Item.Id != c.Id)))
+                foreach (var item in claimed.Where(c => outcomes.All(o => o.Item.Id != c.Id) && cancelled.All(o => o.Item.Id != c.Id)))
                 {
                     await tx.PostponeAsync(item.Id, until);
                 }
@@ -156,6 +166,13 @@ public sealed class OutboxDispatcher(
             case "email":
                 var effect = JsonSerializer.Deserialize<EmailEffect>(item.Payload, JsonBody.Options)
                              ?? throw new InvalidOperationException("The email effect's payload is empty.");
+                if (EmailTemplates.IsNonEssential(effect.Template) && item.EnrolmentId is { } enrolmentId &&
+                    await store.GetEnrolmentAsync(enrolmentId, ct) is { State: var state } && WhyNotWanted(state) is { } why)
+                {
+                    // Decided while it was due, but the person has finished, left or opted out since: it would be wrong to send it now.
+                    throw new NoLongerWantedException(why);
+                }
+
                 if (await store.IsSuppressedAsync(effect.To.Email, ct))
                 {
                     // The address bounced, was blocked or reported spam: sending again only harms delivery for everyone.
@@ -174,6 +191,15 @@ public sealed class OutboxDispatcher(
                 throw new InvalidOperationException($"No dispatcher handles effects of kind '{item.Kind}'.");
         }
     }
+
+    private static string? WhyNotWanted(EnrolmentState s) =>
+        s.CompletedAt is not null ? "the person completed the programme before it was sent."
+        : s.WithdrawnAt is not null ? "the person was withdrawn before it was sent."
+        : s.RemindersOff ? "the person turned reminder emails off before it was sent."
+        : s.EmailBouncedAt is not null ? "the person's address was reported undeliverable before it was sent."
+        : null;
+
+    private sealed class NoLongerWantedException(string reason) : Exception(reason);
 
     private static string Truncate(string text, int max) => text.Length <= max ? text : text[..max];
 }

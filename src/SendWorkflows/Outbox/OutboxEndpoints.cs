@@ -14,7 +14,7 @@ public static class OutboxEndpoints
     public static RouteGroupBuilder MapOutbox(this RouteGroupBuilder api)
     {
         var group = api.MapGroup("/outbox").WithTags("Outbox");
-        group.MapGet("/", ListAsync).WithSummary("Effects by status (pending, sent, dead), optionally for one enrolment (admin).");
+        group.MapGet("/", ListAsync).WithSummary("Effects by status (pending, sent, dead, cancelled), optionally for one enrolment (admin).");
         group.MapPost("/{id:long}/retry", RetryAsync).WithSummary("Give a dead effect a fresh set of attempts (admin).");
         return group;
     }
@@ -27,9 +27,9 @@ public static class OutboxEndpoints
             return Problems.Forbidden("Authorization", "only an admin key can read the outbox.");
         }
 
-        if (status is not (null or OutboxStatus.Pending or OutboxStatus.Sent or OutboxStatus.Dead))
+        if (status is not (null or OutboxStatus.Pending or OutboxStatus.Sent or OutboxStatus.Dead or OutboxStatus.Cancelled))
         {
-            return Problems.Field("status", "must be pending, sent or dead.");
+            return Problems.Field("status", "must be pending, sent, dead or cancelled.");
         }
 
         Guid? enrolment = null;

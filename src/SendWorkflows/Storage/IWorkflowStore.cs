@@ -87,6 +87,9 @@ public interface IStoreTransaction : IAsyncDisposable
     Task<LiveSession?> GetSessionAsync(string id);
     Task UpsertSessionAsync(LiveSession session, DateTimeOffset now);
     Task<int> CountActiveBookingsAsync(string sessionId);
+
+    /// <summary>The enrolments with a current booking on the session.</summary>
+    Task<IReadOnlyList<Guid>> ListBookedEnrolmentsAsync(string sessionId);
     Task<string?> GetBookingStatusAsync(string sessionId, Guid enrolmentId);
     Task SetBookingAsync(string sessionId, Guid enrolmentId, string status, DateTimeOffset now);
 
@@ -106,6 +109,9 @@ public interface IStoreTransaction : IAsyncDisposable
 
     /// <summary>Releases a claimed effect untouched, not to be tried before <paramref name="notBefore"/>; no attempt is counted.</summary>
     Task PostponeAsync(long id, DateTimeOffset notBefore);
+
+    /// <summary>The effect is no longer wanted (a reminder to someone who has since finished or unsubscribed); kept, with the reason, but never performed.</summary>
+    Task MarkCancelledAsync(long id, string reason);
 
     /// <summary>
     /// Reserves an idempotency key for a request; false if it is already reserved, unless that
@@ -133,6 +139,7 @@ public static class OutboxStatus
     public const string Pending = "pending";
     public const string Sent = "sent";
     public const string Dead = "dead";
+    public const string Cancelled = "cancelled";
 }
 
 public sealed record OutboxItem(

@@ -541,6 +541,11 @@ public sealed class SqliteStore : IWorkflowStore, IAsyncDisposable
 
         public Task<int> CountActiveBookingsAsync(string sessionId) => Sql.CountActiveBookingsAsync(connection, transaction, sessionId);
 
+        public async Task<IReadOnlyList<Guid>> ListBookedEnrolmentsAsync(string sessionId) =>
+            (await connection.QueryAsync<string>(
+                "SELECT enrolment_id FROM session_bookings WHERE session_id = @sessionId AND status = 'booked' ORDER BY enrolment_id",
+                new { sessionId }, transaction)).Select(Guid.Parse).ToList();
+
         public Task<string?> GetBookingStatusAsync(string sessionId, Guid enrolmentId) =>
             connection.QuerySingleOrDefaultAsync<string?>(
                 "SELECT status FROM session_bookings WHERE session_id = @sessionId AND enrolment_id = @enrolmentId",
@@ -595,6 +600,11 @@ public sealed class SqliteStore : IWorkflowStore, IAsyncDisposable
                 WHERE id = @id
                 """,
                 new { id, attempts, retryAt = Ms(retryAt), error }, transaction);
+
+        public Task MarkCancelledAsync(long id, string reason) =>
+            connection.ExecuteAsync(
+                "UPDATE outbox SET status = 'cancelled', lease_until = NULL, last_error = @reason, sent_at = NULL WHERE id = @id",
+                new { id, reason }, transaction);
 
         public Task PostponeAsync(long id, DateTimeOffset notBefore) =>
             connection.ExecuteAsync("UPDATE outbox SET next_attempt_at = @notBefore, lease_until = NULL WHERE id = @id AND status = 'pending'",
