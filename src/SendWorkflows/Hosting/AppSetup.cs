@@ -76,7 +76,7 @@ public static class AppSetup
 
         var field = details.Status switch
         {
-            StatusCodes.Status415UnsupportedMediaType => ("Content-Type", "must be application/json."),
+            StatusCodes.Status415UnsupportedMediaType => ("Content-Type", $"must be {AcceptedTypes(context.HttpContext)}."),
             StatusCodes.Status405MethodNotAllowed => ("method", $"{context.HttpContext.Request.Method} is not allowed on this path."),
             StatusCodes.Status404NotFound => ("path", "no such resource or route."),
             StatusCodes.Status413PayloadTooLarge => ("body", "is too large."),
@@ -88,6 +88,11 @@ public static class AppSetup
             details.Extensions["errors"] = new Dictionary<string, string[]> { [name] = [message] };
         }
     }
+
+    private static string AcceptedTypes(HttpContext http) =>
+        http.GetEndpoint()?.Metadata.GetMetadata<Microsoft.AspNetCore.Http.Metadata.IAcceptsMetadata>()?.ContentTypes is { Count: > 0 } types
+            ? string.Join(" or ", types)
+            : "application/json";
 
     /// <summary>The stores and email transports this build has.</summary>
     public static readonly IReadOnlyList<string> StoreProviders = ["sqlite"];

@@ -47,7 +47,7 @@ public static class PreferenceEndpoints
 
         if (!http.Request.HasFormContentType)
         {
-            return Problems.Field("body", "must be a form (application/x-www-form-urlencoded or multipart/form-data).",
+            return Problems.Field("Content-Type", "must be application/x-www-form-urlencoded or multipart/form-data.",
                 StatusCodes.Status415UnsupportedMediaType);
         }
 

@@ -171,7 +171,18 @@ public sealed class AuthorizationMatrixTests
         new("POST /api/v1/outbox/{id}/retry", _ => Task.FromResult(""),
             (c, _) => c.PostAsync("/api/v1/outbox/999999/retry", null),
             who => Only(who, 404, Who.Admin)),
+        // The signed token is the credential: an API key neither helps nor hurts.
+        new("GET /preferences/{token}", PreferencesOfA,
+            (c, path) => c.GetAsync(path),
+            _ => 200, Public: true),
+        new("POST /preferences/{token}", PreferencesOfA,
+            (c, path) => c.PostAsync(path, new FormUrlEncodedContent([new("reminders", "off")])),
+            _ => 200, Public: true),
     ];
+
+    private static async Task<string> PreferencesOfA(TestApp app) =>
+        "/preferences/" + app.Service<SendWorkflows.Preferences.PreferenceTokens>()
+            .Create(SendWorkflows.Preferences.PreferenceSubject.Enrolment, Guid.Parse(await EnrolInA(app)));
 
     [Theory]
     [InlineData(Who.NoKey)]

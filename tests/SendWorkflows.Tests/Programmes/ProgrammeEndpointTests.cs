@@ -69,6 +69,21 @@ public sealed class ProgrammeEndpointTests
             { With(d => d["certificate"] = new JsonObject { ["linkValidity"] = "forever" }).ToJsonString(), "certificate.linkValidity" },
             { With(d => d["modules"]![0]!["activityIds"] = new JsonArray("not an iri")).ToJsonString(), "modules[0].activityIds[0]" },
             { With(d => d["liveSessionsRequired"] = 99).ToJsonString(), "liveSessionsRequired" },
+            // Reminder offsets that are negative or absurd for the programme are mistakes, named where they are.
+            { With(d => d["nudges"] = new JsonObject { ["notStartedAfter"] = "-P7D" }).ToJsonString(), "nudges.notStartedAfter" },
+            { With(d => d["nudges"] = new JsonObject { ["repeatEvery"] = "P99999D" }).ToJsonString(), "nudges.repeatEvery" },
+            { With(d => d["nudges"] = new JsonObject { ["stalledAfter"] = "P30D" }).ToJsonString(), "nudges.stalledAfter" },
+            { With(d => d["nudges"] = new JsonObject { ["deadlineReminders"] = new JsonArray("P3D", "P45D") }).ToJsonString(), "nudges.deadlineReminders[1]" },
+            { With(d => d["nudges"] = new JsonObject { ["deadlineReminders"] = new JsonArray("P3D", "PT72H") }).ToJsonString(), "nudges.deadlineReminders[1]" },
+            { With(d => d["nudges"] = new JsonObject { ["sessionReminderBefore"] = "P90D" }).ToJsonString(), "nudges.sessionReminderBefore" },
+            { With(d => d["nudges"] = new JsonObject { ["minGap"] = "P100D" }).ToJsonString(), "nudges.minGap" },
+            { With(d => d["nudges"] = new JsonObject { ["maxRepeats"] = 3 }).ToJsonString(), "nudges.repeatEvery" },
+            { With(d => d["nudges"] = new JsonObject { ["maxRepeats"] = 1000, ["repeatEvery"] = "P1D" }).ToJsonString(), "nudges.maxRepeats" },
+            { With(d => d["nudges"] = new JsonObject { ["pauses"] = new JsonArray(new JsonObject { ["from"] = "2026-12-21", ["to"] = "2026-12-01", ["name"] = "Christmas" }) }).ToJsonString(), "nudges.pauses[0].to" },
+            { With(d => d["nudges"] = new JsonObject { ["pauses"] = new JsonArray(new JsonObject { ["from"] = "21/12/2026", ["to"] = "2027-01-01", ["name"] = "Christmas" }) }).ToJsonString(), "nudges.pauses[0].from" },
+            { With(d => d["nudges"] = new JsonObject { ["pauses"] = new JsonArray(new JsonObject { ["from"] = "2026-12-21", ["to"] = "2027-01-01" }) }).ToJsonString(), "nudges.pauses[0].name" },
+            { With(d => d["learningUrl"] = "javascript:alert(1)").ToJsonString(), "learningUrl" },
+            { With(d => d["bookingUrl"] = "http://booking.example.org").ToJsonString(), "bookingUrl" },
             { "{\"title\": ", "body" },
         };
     }
@@ -81,6 +96,23 @@ public sealed class ProgrammeEndpointTests
         var response = await app.Admin().PutAsync("/api/v1/programmes/small", new StringContent(document, Encoding.UTF8, "application/json"));
         await Problem.AssertAsync(response, HttpStatusCode.BadRequest, field);
         Assert.Equal(0, app.Count("programmes", "id = 'small'"));
+    }
+
+    [Fact]
+    public async Task a_programme_with_reminders_pauses_and_links_is_stored_as_given()
+    {
+        await using var app = new TestApp();
+        var doc = TestApp.SmallProgramme();
+        doc["learningUrl"] = "https://learning.example.org/send";
+        doc["nudges"] = new JsonObject
+        {
+            ["notStartedAfter"] = "P7D", ["deadlineReminders"] = new JsonArray("P3D", "P14D"),
+            ["pauses"] = new JsonArray(new JsonObject { ["from"] = "2026-12-21", ["to"] = "2027-01-01", ["name"] = "Christmas holidays" }),
+        };
+        (await app.Admin().PutAsync("/api/v1/programmes/small", new StringContent(doc.ToJsonString(), Encoding.UTF8, "application/json"))).EnsureSuccessStatusCode();
+        var stored = await app.Admin().GetStringAsync("/api/v1/programmes/small");
+        Assert.Contains("\"learningUrl\":\"https://learning.example.org/send\"", stored, StringComparison.Ordinal);
+        Assert.Contains("Christmas holidays", stored, StringComparison.Ordinal);
     }
 
     [Fact]
