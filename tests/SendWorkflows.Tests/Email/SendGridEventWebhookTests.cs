@@ -57,6 +57,14 @@ public sealed class SendGridEventWebhookTests : IDisposable
         Assert.Equal("bounce", shown.GetProperty("event").GetString());
         Assert.Equal("welcome", shown.GetProperty("template").GetString());
         Assert.Contains("does not exist", shown.GetProperty("detail").GetString(), StringComparison.Ordinal);
+
+        // The enrolment itself knows: no reminder is even decided for an address that does not work.
+        var status = await app.GetEnrolmentAsync(id);
+        Assert.Equal(JsonValueKind.String, status.GetProperty("emailBouncedAt").ValueKind);
+        Assert.Equal(JsonValueKind.Null, status.GetProperty("nextNudgeAt").ValueKind);
+        app.Clock.Advance(TimeSpan.FromDays(8));
+        await app.TickAsync();
+        Assert.Equal(0, app.Count("outbox", "template = 'not-started'"));
     }
 
     [Fact]

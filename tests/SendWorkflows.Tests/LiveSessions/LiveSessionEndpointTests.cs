@@ -33,6 +33,35 @@ public sealed class LiveSessionEndpointTests
     }
 
     [Fact]
+    public async Task moving_a_session_moves_the_reminders_of_everyone_booked_on_it_and_names_the_session()
+    {
+        await using var app = new TestApp();
+        var programme = TestApp.SmallProgramme();
+        programme["nudges"] = new System.Text.Json.Nodes.JsonObject { ["sessionReminderBefore"] = "P2D" };
+        (await app.Admin().PutAsJsonAsync("/api/v1/programmes/small", programme)).EnsureSuccessStatusCode();
+        var id = await app.EnrolAsync("T-1", programme: "small");
+        await app.PutSessionAsync("leeds", "small", TimeSpan.FromDays(10));
+        (await app.Admin().PostAsJsonAsync("/api/v1/sessions/leeds/bookings", new { enrolmentId = id })).EnsureSuccessStatusCode();
+        Assert.Equal(app.Clock.GetUtcNow().AddDays(8), (await app.GetEnrolmentAsync(id)).GetProperty("nextNudgeAt").GetDateTimeOffset());
+
+        var starts = app.Clock.GetUtcNow().AddDays(20);
+        (await app.Admin().PutAsJsonAsync("/api/v1/sessions/leeds", new
+        {
+            programmeId = "small", title = "Live session (moved)", startsAt = starts, endsAt = starts.AddHours(1), location = "York", capacity = 10,
+        })).EnsureSuccessStatusCode();
+
+        Assert.Equal(starts.AddDays(-2), (await app.GetEnrolmentAsync(id)).GetProperty("nextNudgeAt").GetDateTimeOffset());
+        app.Clock.Advance(TimeSpan.FromDays(18));
+        await app.TickAsync();
+        var reminder = File.ReadAllText(Assert.Single(app.OutboxFilesFor(id, "session-reminder")));
+        var text = Eml.Part(reminder, "text/plain");
+        Assert.Contains("Live session (moved)", text, StringComparison.Ordinal);
+        Assert.Contains("York", text, StringComparison.Ordinal);
+        Assert.Contains("Sunday 13 December 2026 at 9am", text, StringComparison.Ordinal);
+        Assert.DoesNotContain("\r\nList-Unsubscribe:", reminder, StringComparison.Ordinal); // transactional
+    }
+
+    [Fact]
     public async Task bookings_close_when_the_session_starts()
     {
         await using var app = new TestApp();
