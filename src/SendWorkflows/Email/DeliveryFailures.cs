@@ -4,7 +4,7 @@ namespace SendWorkflows.Email;
 /// The provider refused the message for good (a bad address, a rejected request): retrying cannot
 /// help, so the effect ends in the dead state at once, with the provider's words recorded.
 /// </summary>
-public sealed class PermanentDeliveryException(string message, Exception? inner = null) : Exception(message, inner);
+public class PermanentDeliveryException(string message, Exception? inner = null) : Exception(message, inner);
 
 /// <summary>
 /// The provider asked us to slow down: nothing more should be sent to it before <see cref="RetryAt"/>.

@@ -3,6 +3,7 @@ using System.Net.Mail;
 using System.Reflection;
 using System.Security.Cryptography;
 using System.Text;
+using System.Text.RegularExpressions;
 using HandlebarsDotNet;
 using SendWorkflows.Storage;
 using SendWorkflows.Workflow;
@@ -13,8 +14,16 @@ namespace SendWorkflows.Email;
 /// Renders an outbox email effect into a message: subject, plain text and HTML from the Handlebars
 /// templates shipped with the app (the same syntax as SendGrid dynamic templates), plus the headers
 /// that let support staff, webhooks and tests tell messages apart.
+/// <para>
+/// Templates that use only <c>{{name}}</c> and <c>{{#if name}}…{{else}}…{{/if}}</c> (all shipped
+/// ones but the digest) are rendered once per shape — which fields are filled — with a tag such as
+/// <c>[[sw:givenName]]</c> in place of each value, and each message is that shared form with its
+/// values substituted. The result is the same text Handlebars would produce for the message (values
+/// are escaped for HTML by the same Handlebars instance), and the shared form lets the SendGrid
+/// transport send up to 1,000 messages in one request with per-recipient <c>substitutions</c>.
+/// </para>
 /// </summary>
-public sealed class EmailComposer
+public sealed partial class EmailComposer
 {
     /// <summary>A placeholder sender on a reserved domain: nothing sent with it can reach anyone by mistake.</summary>
     public const string DefaultFrom = "SEND and inclusion training <no-reply@sendworkflows.invalid>";
@@ -22,6 +31,8 @@ public sealed class EmailComposer
     private readonly IHandlebars _text = Handlebars.Create(new HandlebarsConfiguration { NoEscape = true });
     private readonly IHandlebars _html = Handlebars.Create();
     private readonly ConcurrentDictionary<string, CompiledTemplate> _templates = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, SharedForm> _forms = new(StringComparer.Ordinal);
+    private readonly HandlebarsTemplate<object, object> _escape;
     private readonly EmailAddress _from;
 
     private readonly Preferences.PreferenceTokens _preferences;
@@ -29,6 +40,7 @@ public sealed class EmailComposer
     public EmailComposer(IConfiguration configuration, Preferences.PreferenceTokens preferences)
     {
         _preferences = preferences;
+        _escape = _html.Compile("{{v}}");
         var from = configuration["Email:From"];
         var address = new MailAddress(string.IsNullOrWhiteSpace(from) ? DefaultFrom : from);
         _from = new EmailAddress(address.Address, string.IsNullOrEmpty(address.DisplayName) ? null : address.DisplayName);
@@ -58,9 +70,81 @@ public sealed class EmailComposer
         // The same effect always gets the same Message-ID, so a resend after a crash is recognisable.
         var hash = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(item.DedupeKey)))[..24];
         var domain = _from.Address.Split('@')[^1];
+        var subject = template.Subject(model).Trim();
+        var shared = template.Substitutable ? Share(effect.Template, template, model) : null;
+        var (text, html) = shared is null ? (template.Text(model), template.Html(model)) : (Fill(shared.Text, shared), Fill(shared.Html, shared));
         return new EmailMessage($"<{hash}@{domain}>", _from, new EmailAddress(effect.To.Email, effect.To.Name),
-            template.Subject(model).Trim(), template.Text(model), template.Html(model), date, headers);
+            subject, text, html, date, headers, shared);
     }
+
+    /// <summary>The message's shared form and its values, or null when a value could be mistaken for a tag.</summary>
+    private SharedContent? Share(string name, CompiledTemplate template, Dictionary<string, object> model)
+    {
+        var filled = new List<(string Key, string Value)>();
+        foreach (var (key, value) in model)
+        {
+            if (value is not string text || text.Contains(TagStart, StringComparison.Ordinal) || !FieldName().IsMatch(key))
+            {
+                return null;
+            }
+
+            if (text.Length > 0)
+            {
+                filled.Add((key, text));
+            }
+        }
+
+        filled.Sort((a, b) => string.CompareOrdinal(a.Key, b.Key));
+        var shape = $"{name}:{string.Join(',', filled.Select(f => f.Key))}";
+        var form = _forms.GetOrAdd(shape, _ =>
+        {
+            var text = template.Text(filled.ToDictionary(f => f.Key, f => (object)$"{TagStart}{f.Key}]]", StringComparer.Ordinal));
+            var html = template.Html(filled.ToDictionary(f => f.Key, f => (object)$"{TagStart}{f.Key}:html]]", StringComparer.Ordinal));
+            var used = Tag().Matches(text + html).Select(m => m.Value).ToHashSet(StringComparer.Ordinal);
+            return new SharedForm(text, html, used);
+        });
+
+        var values = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var (key, value) in filled)
+        {
+            if (form.Tags.Contains($"{TagStart}{key}]]"))
+            {
+                values[$"{TagStart}{key}]]"] = value;
+            }
+
+            if (form.Tags.Contains($"{TagStart}{key}:html]]"))
+            {
+                values[$"{TagStart}{key}:html]]"] = _escape(new Dictionary<string, object>(StringComparer.Ordinal) { ["v"] = value });
+            }
+        }
+
+        return new SharedContent(shape, form.Text, form.Html, values);
+    }
+
+    /// <summary>Puts each value in place of its tag, in one pass (a value is never searched for tags).</summary>
+    public static string Fill(string form, SharedContent shared) =>
+        Tag().Replace(form, m => shared.Substitutions.TryGetValue(m.Value, out var value) ? value : m.Value);
+
+    private const string TagStart = "[[sw:";
+
+    [GeneratedRegex(@"\[\[sw:[A-Za-z][A-Za-z0-9]*(?::html)?\]\]", RegexOptions.CultureInvariant)]
+    private static partial Regex Tag();
+
+    [GeneratedRegex("^[A-Za-z][A-Za-z0-9]*$", RegexOptions.CultureInvariant)]
+    private static partial Regex FieldName();
+
+    /// <summary>Only plain fields and <c>#if</c>/<c>else</c> on a field: then filling the shared form is exactly rendering.</summary>
+    [GeneratedRegex(@"^(?:#if [A-Za-z][A-Za-z0-9]*|else|/if|[A-Za-z][A-Za-z0-9]*)$", RegexOptions.CultureInvariant)]
+    private static partial Regex SimpleExpression();
+
+    [GeneratedRegex(@"\{\{(.*?)\}\}", RegexOptions.CultureInvariant | RegexOptions.Singleline)]
+    private static partial Regex Mustache();
+
+    private static bool IsSimple(string source) =>
+        !source.Contains(TagStart, StringComparison.Ordinal) &&
+        Mustache().Matches(source).All(m => SimpleExpression().IsMatch(m.Groups[1].Value.Trim()));
+
+    private sealed record SharedForm(string Text, string Html, IReadOnlySet<string> Tags);
 
     private static Dictionary<string, object> ModelOf(EmailEffect effect)
     {
@@ -87,8 +171,11 @@ public sealed class EmailComposer
         return (compiled.Subject(model).Trim(), compiled.Text(model), compiled.Html(model));
     }
 
-    private CompiledTemplate Compile(string name) =>
-        new(_text.Compile(Read($"{name}.subject.hbs")), _text.Compile(Read($"{name}.text.hbs")), _html.Compile(Read($"{name}.html.hbs")));
+    private CompiledTemplate Compile(string name)
+    {
+        var (text, html) = (Read($"{name}.text.hbs"), Read($"{name}.html.hbs"));
+        return new(_text.Compile(Read($"{name}.subject.hbs")), _text.Compile(text), _html.Compile(html), IsSimple(text) && IsSimple(html));
+    }
 
     private static string Read(string name)
     {
@@ -101,5 +188,6 @@ public sealed class EmailComposer
     private sealed record CompiledTemplate(
         HandlebarsTemplate<object, object> Subject,
         HandlebarsTemplate<object, object> Text,
-        HandlebarsTemplate<object, object> Html);
+        HandlebarsTemplate<object, object> Html,
+        bool Substitutable);
 }

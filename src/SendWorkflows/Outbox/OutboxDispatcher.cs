@@ -17,7 +17,8 @@ public sealed class OutboxOptions
 
     public TimeSpan RetryMaxDelay { get; set; } = TimeSpan.FromHours(6);
 
-    public int BatchSize { get; set; } = 100;
+    /// <summary>Effects claimed per pass: as many as SendGrid takes in one request, so reminders go in full batches.</summary>
+    public int BatchSize { get; set; } = 1000;
 
     /// <summary>How long a claimed effect is reserved for the worker that claimed it; a crashed worker's claims expire.</summary>
     public TimeSpan Lease { get; set; } = TimeSpan.FromMinutes(5);
@@ -61,45 +62,45 @@ public sealed class OutboxDispatcher(
         var outcomes = new List<(OutboxItem Item, string? Error, bool Permanent)>(claimed.Count);
         var cancelled = new List<(OutboxItem Item, string Reason)>();
         DateTimeOffset? slowDownUntil = null;
+        var emails = new List<(OutboxItem Item, EmailEffect Effect)>();
         foreach (var item in claimed)
         {
             if (ct.IsCancellationRequested)
             {
-                break; // shutting down: what was sent is recorded below; the rest waits out its lease
-            }
-
-            if (slowDownUntil is not null)
-            {
-                break;
+                break; // shutting down: what was done is recorded below; the rest waits out its lease
             }
 
             try
             {
-                await PerformAsync(item, ct);
-                outcomes.Add((item, null, false));
+                switch (item.Kind)
+                {
+                    case "email":
+                        emails.Add((item, JsonSerializer.Deserialize<EmailEffect>(item.Payload, JsonBody.Options)
+                                          ?? throw new InvalidOperationException("The email effect's payload is empty.")));
+                        break;
+                    case "certificate":
+                        var issue = JsonSerializer.Deserialize<IssueCertificate>(item.Payload, JsonBody.Options)
+                                    ?? throw new InvalidOperationException("The certificate effect's payload is empty.");
+                        await certificates.IssueAsync(issue, ct);
+                        outcomes.Add((item, null, false));
+                        break;
+                    default:
+                        throw new InvalidOperationException($"No dispatcher handles effects of kind '{item.Kind}'.");
+                }
             }
             catch (OperationCanceledException) when (ct.IsCancellationRequested)
             {
                 break;
             }
-            catch (NoLongerWantedException e)
-            {
-                cancelled.Add((item, e.Message));
-            }
-            catch (PermanentDeliveryException e)
-            {
-                outcomes.Add((item, $"refused for good: {e.Message}", true));
-            }
-            catch (RateLimitedException e)
-            {
-                // Not this effect's fault: it and the rest of the pass wait until the provider is ready.
-                slowDownUntil = e.RetryAt;
-                logger.LogWarning("The email provider asked to slow down; sending resumes at {RetryAt:O}.", e.RetryAt);
-            }
             catch (Exception e)
             {
                 outcomes.Add((item, $"{e.GetType().Name}: {e.Message}", false));
             }
+        }
+
+        if (emails.Count > 0 && !ct.IsCancellationRequested)
+        {
+            slowDownUntil = await SendEmailsAsync(emails, outcomes, cancelled, ct);
         }
 
         int sent = 0, failed = 0, dead = 0;
@@ -139,7 +140,8 @@ public sealed class OutboxDispatcher(
 
             if (slowDownUntil is { } until)
             {
-                foreach (var item in claimed.Where(c => outcomes.All(o => o.Item.Id != c.Id) && cancelled.All(o => o.Item.Id != c.Id)))
+                var settled = outcomes.Select(o => o.Item.Id).Concat(cancelled.Select(c => c.Item.Id)).ToHashSet();
+                foreach (var item in claimed.Where(c => !settled.Contains(c.Id)))
                 {
                     await tx.PostponeAsync(item.Id, until);
                 }
@@ -159,47 +161,88 @@ public sealed class OutboxDispatcher(
         return delay;
     }
 
-    private async Task PerformAsync(OutboxItem item, CancellationToken ct)
+    /// <summary>
+    /// Sends a pass's emails together, so a transport that batches (SendGrid) can: reminders that are
+    /// no longer wanted are cancelled and suppressed addresses refused, each checked for the whole
+    /// pass in one query. Returns when sending may resume if the provider asked to slow down.
+    /// </summary>
+    private async Task<DateTimeOffset?> SendEmailsAsync(
+        List<(OutboxItem Item, EmailEffect Effect)> emails,
+        List<(OutboxItem Item, string? Error, bool Permanent)> outcomes,
+        List<(OutboxItem Item, string Reason)> cancelled,
+        CancellationToken ct)
     {
-        switch (item.Kind)
+        var reminders = emails.Where(e => EmailTemplates.IsNonEssential(e.Effect.Template) && e.Item.EnrolmentId is not null)
+            .Select(e => e.Item.EnrolmentId!.Value).ToList();
+        var standings = (await store.ReminderStandingsAsync(reminders, ct)).ToDictionary(s => s.EnrolmentId);
+        var suppressed = await store.SuppressedAmongAsync(emails.Select(e => e.Effect.To.Email).ToList(), ct);
+
+        var sending = new List<OutboxItem>(emails.Count);
+        var messages = new List<EmailMessage>(emails.Count);
+        foreach (var (item, effect) in emails)
         {
-            case "email":
-                var effect = JsonSerializer.Deserialize<EmailEffect>(item.Payload, JsonBody.Options)
-                             ?? throw new InvalidOperationException("The email effect's payload is empty.");
-                if (EmailTemplates.IsNonEssential(effect.Template) && item.EnrolmentId is { } enrolmentId &&
-                    await store.GetEnrolmentAsync(enrolmentId, ct) is { State: var state } && WhyNotWanted(state) is { } why)
-                {
-                    // Decided while it was due, but the person has finished, left or opted out since: it would be wrong to send it now.
-                    throw new NoLongerWantedException(why);
-                }
-
-                if (await store.IsSuppressedAsync(effect.To.Email, ct))
-                {
-                    // The address bounced, was blocked or reported spam: sending again only harms delivery for everyone.
-                    throw new PermanentDeliveryException("the address is suppressed after a bounce, block or spam report.");
-                }
-
+            if (EmailTemplates.IsNonEssential(effect.Template) && item.EnrolmentId is { } id &&
+                standings.TryGetValue(id, out var standing) && WhyNotWanted(standing) is { } why)
+            {
+                // Decided while it was due, but the person has finished, left or opted out since: it would be wrong to send it now.
+                cancelled.Add((item, why));
+            }
+            else if (suppressed.Contains(effect.To.Email.ToLowerInvariant()))
+            {
+                // The address bounced, was blocked or reported spam: sending again only harms delivery for everyone.
+                outcomes.Add((item, "refused for good: the address is suppressed after a bounce, block or spam report.", true));
+            }
+            else
+            {
+                sending.Add(item);
                 // Dated when the effect was decided, so a resend after a crash is the same message, byte for byte.
-                await transport.SendAsync(composer.Compose(item, effect, item.CreatedAt), ct);
-                break;
-            case "certificate":
-                var issue = JsonSerializer.Deserialize<IssueCertificate>(item.Payload, JsonBody.Options)
-                            ?? throw new InvalidOperationException("The certificate effect's payload is empty.");
-                await certificates.IssueAsync(issue, ct);
-                break;
-            default:
-                throw new InvalidOperationException($"No dispatcher handles effects of kind '{item.Kind}'.");
+                messages.Add(composer.Compose(item, effect, item.CreatedAt));
+            }
         }
+
+        if (messages.Count == 0)
+        {
+            return null;
+        }
+
+        DateTimeOffset? slowDownUntil = null;
+        var results = await transport.SendManyAsync(messages, ct);
+        for (var i = 0; i < sending.Count; i++)
+        {
+            switch (results[i])
+            {
+                case null:
+                    outcomes.Add((sending[i], null, false));
+                    break;
+                case RateLimitedException e:
+                    // Not this effect's fault: it and the rest of the pass wait until the provider is ready.
+                    slowDownUntil ??= e.RetryAt;
+                    break;
+                case OperationCanceledException:
+                    break; // not attempted: it waits out its lease
+                case PermanentDeliveryException e:
+                    outcomes.Add((sending[i], $"refused for good: {e.Message}", true));
+                    break;
+                case var e:
+                    outcomes.Add((sending[i], $"{e.GetType().Name}: {e.Message}", false));
+                    break;
+            }
+        }
+
+        if (slowDownUntil is { } until)
+        {
+            logger.LogWarning("The email provider asked to slow down; sending resumes at {RetryAt:O}.", until);
+        }
+
+        return slowDownUntil;
     }
 
-    private static string? WhyNotWanted(EnrolmentState s) =>
-        s.CompletedAt is not null ? "the person completed the programme before it was sent."
-        : s.WithdrawnAt is not null ? "the person was withdrawn before it was sent."
+    private static string? WhyNotWanted(ReminderStanding s) =>
+        s.Completed ? "the person completed the programme before it was sent."
+        : s.Withdrawn ? "the person was withdrawn before it was sent."
         : s.RemindersOff ? "the person turned reminder emails off before it was sent."
-        : s.EmailBouncedAt is not null ? "the person's address was reported undeliverable before it was sent."
+        : s.EmailBounced ? "the person's address was reported undeliverable before it was sent."
         : null;
-
-    private sealed class NoLongerWantedException(string reason) : Exception(reason);
 
     private static string Truncate(string text, int max) => text.Length <= max ? text : text[..max];
 }

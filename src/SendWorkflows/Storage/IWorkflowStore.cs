@@ -40,7 +40,11 @@ public interface IWorkflowStore
     /// <summary>The enrolment's latest certificate, without its bytes.</summary>
     Task<StoredCertificate?> CurrentCertificateAsync(Guid enrolmentId, CancellationToken ct);
 
-    Task<bool> IsSuppressedAsync(string email, CancellationToken ct);
+    /// <summary>Which of these addresses are suppressed (lower case), in one query.</summary>
+    Task<IReadOnlySet<string>> SuppressedAmongAsync(IReadOnlyCollection<string> emails, CancellationToken ct);
+
+    /// <summary>What decides whether a reminder may still go to each of these enrolments, in one query.</summary>
+    Task<IReadOnlyList<ReminderStanding>> ReminderStandingsAsync(IReadOnlyCollection<Guid> enrolmentIds, CancellationToken ct);
 
     Task<IReadOnlyList<EmailDelivery>> DeliveriesAsync(Guid enrolmentId, CancellationToken ct);
 
@@ -124,6 +128,8 @@ public interface IStoreTransaction : IAsyncDisposable
 
     Task CommitAsync();
 }
+
+public sealed record ReminderStanding(Guid EnrolmentId, bool Completed, bool Withdrawn, bool RemindersOff, bool EmailBounced);
 
 public sealed record StoredEnrolment(EnrolmentState State, long Version, DateTimeOffset? NextWakeAt);
 

@@ -287,9 +287,25 @@ public sealed class SqliteStore : IWorkflowStore, IAsyncDisposable
     public Task<StoredCertificate?> GetCertificateAsync(string number, bool withPdf, CancellationToken ct) =>
         ReadAsync(c => Sql.QueryCertificateAsync(c, null, "number = @number", new { number }, withPdf), ct);
 
-    public Task<bool> IsSuppressedAsync(string email, CancellationToken ct) =>
-        ReadAsync(c => c.ExecuteScalarAsync<bool>("SELECT EXISTS (SELECT 1 FROM suppressions WHERE email = @email)",
-            new { email = email.ToLowerInvariant() }), ct);
+    public Task<IReadOnlySet<string>> SuppressedAmongAsync(IReadOnlyCollection<string> emails, CancellationToken ct) =>
+        emails.Count == 0
+            ? Task.FromResult<IReadOnlySet<string>>(new HashSet<string>())
+            : ReadAsync<IReadOnlySet<string>>(async c => (await c.QueryAsync<string>("SELECT email FROM suppressions WHERE email IN @emails",
+                new { emails = emails.Select(e => e.ToLowerInvariant()).Distinct().ToArray() })).ToHashSet(StringComparer.Ordinal), ct);
+
+    public Task<IReadOnlyList<ReminderStanding>> ReminderStandingsAsync(IReadOnlyCollection<Guid> enrolmentIds, CancellationToken ct) =>
+        enrolmentIds.Count == 0
+            ? Task.FromResult<IReadOnlyList<ReminderStanding>>([])
+            : ReadAsync<IReadOnlyList<ReminderStanding>>(async c => (await c.QueryAsync<(string Id, long Completed, long Withdrawn, long Off, long Bounced)>(
+                """
+                SELECT id,
+                       json_extract(state, '$.completedAt') IS NOT NULL,
+                       json_extract(state, '$.withdrawnAt') IS NOT NULL,
+                       COALESCE(json_extract(state, '$.remindersOff'), 0),
+                       json_extract(state, '$.emailBouncedAt') IS NOT NULL
+                FROM enrolments WHERE id IN @ids
+                """, new { ids = enrolmentIds.Select(i => i.ToString()).Distinct().ToArray() }))
+                .Select(r => new ReminderStanding(Guid.Parse(r.Id), r.Completed != 0, r.Withdrawn != 0, r.Off != 0, r.Bounced != 0)).ToList(), ct);
 
     public Task<IReadOnlyList<EmailDelivery>> DeliveriesAsync(Guid enrolmentId, CancellationToken ct) =>
         ReadAsync<IReadOnlyList<EmailDelivery>>(async c => (await c.QueryAsync<DeliveryRow>(

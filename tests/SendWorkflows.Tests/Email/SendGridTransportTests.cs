@@ -1,5 +1,10 @@
+using System.Net.Http.Json;
 using System.Text.Json;
+using SendWorkflows.Email;
+using SendWorkflows.Http;
+using SendWorkflows.Preferences;
 using SendWorkflows.Tests.TestSupport;
+using SendWorkflows.Workflow;
 
 namespace SendWorkflows.Tests.Email;
 
@@ -71,7 +76,7 @@ public sealed class SendGridTransportTests
         Assert.Single(sendGrid.Requests);
         app.Clock.Set(reset);
         Assert.Equal(2, (await app.TickAsync()).GetProperty("effectsSent").GetInt32());
-        Assert.Equal(3, sendGrid.Requests.Count);
+        Assert.Equal(2, sendGrid.Requests.Count); // both welcomes share one request
     }
 
     [Fact]
@@ -99,6 +104,123 @@ public sealed class SendGridTransportTests
         app.Clock.Advance(TimeSpan.FromDays(1));
         await app.TickAsync();
         Assert.Single(sendGrid.Requests);
+    }
+
+    private static readonly string[] Names = ["Siân", "O'Brien & <Sons>", "Zoë \"Zed\" = Ødegaard"];
+
+    private static async Task<List<string>> EnrolNamedAsync(TestApp app)
+    {
+        var ids = new List<string>();
+        for (var i = 0; i < Names.Length; i++)
+        {
+            var response = await app.Admin().PostAsJsonAsync("/api/v1/enrolments", new
+            {
+                programmeId = TestApp.Programme, schoolUrn = "100004",
+                staff = new { externalId = $"N-{i}", givenName = Names[i], familyName = "Test", email = $"n{i}@school100004.example.org", role = "teacher" },
+            });
+            response.EnsureSuccessStatusCode();
+            ids.Add((await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetString()!);
+        }
+
+        return ids;
+    }
+
+    /// <summary>What Handlebars renders for the effect stored in the outbox: the message each person must receive.</summary>
+    private static (string Subject, string Text, string Html) Expected(TestApp app, string enrolmentId, string template)
+    {
+        var payload = SqliteFile.Text(app.DatabasePath, $"SELECT payload FROM outbox WHERE enrolment_id = '{enrolmentId}' AND template = '{template}'");
+        var effect = JsonSerializer.Deserialize<EmailEffect>(payload, JsonBody.Options)!;
+        var model = new Dictionary<string, string>(effect.Model)
+        {
+            ["preferencesUrl"] = app.Service<PreferenceTokens>().Url(PreferenceSubject.Enrolment, Guid.Parse(enrolmentId)),
+        };
+        return app.Service<EmailComposer>().Render(template, model);
+    }
+
+    [Fact]
+    public async Task emails_to_many_people_go_in_one_request_and_each_person_gets_exactly_their_own_message()
+    {
+        await using var sendGrid = await FakeSendGrid.StartAsync();
+        await using var app = AppSendingTo(sendGrid);
+        var ids = await EnrolNamedAsync(app);
+        Assert.Equal(3, (await app.TickAsync()).GetProperty("effectsSent").GetInt32());
+        app.Clock.Advance(TimeSpan.FromDays(7)); // the default programme's not-started reminder
+        Assert.Equal(3, (await app.TickAsync()).GetProperty("effectsSent").GetInt32());
+
+        Assert.Empty(sendGrid.Violations);
+        Assert.Equal(2, sendGrid.Requests.Count); // three welcomes in one request, three reminders in another
+        var delivered = sendGrid.Delivered();
+        Assert.Equal(6, delivered.Count);
+        for (var i = 0; i < ids.Count; i++)
+        {
+            foreach (var template in new[] { EmailTemplates.Welcome, EmailTemplates.NotStarted })
+            {
+                var message = Assert.Single(delivered, m => m.To == $"n{i}@school100004.example.org" &&
+                    m.Personalization.GetProperty("custom_args").GetProperty("template").GetString() == template);
+                var expected = Expected(app, ids[i], template);
+                Assert.Equal(expected.Subject, message.Subject);
+                Assert.Equal(expected.Text, message.Text);
+                Assert.Equal(expected.Html, message.Html);
+                Assert.Equal(ids[i], message.Personalization.GetProperty("custom_args").GetProperty("enrolment").GetString());
+                Assert.Equal(template == EmailTemplates.NotStarted, message.Personalization.GetProperty("headers").TryGetProperty("List-Unsubscribe", out _));
+            }
+        }
+
+        Assert.Contains("Dear O'Brien & <Sons>,", delivered.First(m => m.To == "n1@school100004.example.org").Text, StringComparison.Ordinal);
+        Assert.DoesNotContain("<Sons>", delivered.First(m => m.To == "n1@school100004.example.org").Html, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task a_batch_refused_for_one_recipient_is_sent_one_by_one_so_only_that_email_fails()
+    {
+        await using var sendGrid = await FakeSendGrid.StartAsync();
+        await using var app = AppSendingTo(sendGrid);
+        var ids = await EnrolNamedAsync(app);
+        const string badRecipient = """{"errors":[{"field":"personalizations.1.to.0.email","message":"Does not contain a valid address."}]}""";
+        sendGrid.Queue(400, badRecipient);
+        sendGrid.Queue(202);
+        sendGrid.Queue(400, badRecipient.Replace(".1.", ".0.", StringComparison.Ordinal));
+        sendGrid.Queue(202);
+
+        var tick = await app.TickAsync();
+
+        Assert.Equal(2, tick.GetProperty("effectsSent").GetInt32());
+        Assert.Equal(1, tick.GetProperty("effectsDead").GetInt32());
+        Assert.Equal(4, sendGrid.Requests.Count);
+        Assert.Equal(1, app.Count("outbox", $"status = 'dead' AND enrolment_id = '{ids[1]}' AND last_error LIKE '%Does not contain a valid address.%'"));
+    }
+
+    [Fact]
+    public async Task a_batch_refused_for_the_whole_request_is_not_retried_one_by_one()
+    {
+        await using var sendGrid = await FakeSendGrid.StartAsync();
+        await using var app = AppSendingTo(sendGrid);
+        await EnrolNamedAsync(app);
+        sendGrid.Queue(403, """{"errors":[{"field":"from","message":"The from address does not match a verified Sender Identity."}]}""");
+
+        Assert.Equal(3, (await app.TickAsync()).GetProperty("effectsDead").GetInt32());
+        Assert.Single(sendGrid.Requests);
+    }
+
+    [Fact]
+    public void batches_hold_at_most_1000_people_each_address_once_and_unshareable_messages_alone()
+    {
+        static EmailMessage Message(int i, string? shape = "welcome:a", string? address = null) =>
+            new($"<{i}@x>", new EmailAddress("from@example.org", null), new EmailAddress(address ?? $"p{i}@example.org", null), "s", "t", "h",
+                DateTimeOffset.UnixEpoch, new Dictionary<string, string>(),
+                shape is null ? null : new SharedContent(shape, "t", "h", new Dictionary<string, string> { ["[[sw:a]]"] = $"{i}" }));
+
+        var many = Enumerable.Range(0, 2500).Select(i => Message(i)).ToList();
+        Assert.Equal([1000, 1000, 500], SendGridTransport.Batches(many).Select(b => b.Count));
+
+        var mixed = new List<EmailMessage>
+        {
+            Message(0), Message(1, address: "p0@EXAMPLE.org"), Message(2, shape: null), Message(3, shape: "not-started:a"), Message(4),
+        };
+        Assert.Equal([[0], [1, 4], [2], [3]], SendGridTransport.Batches(mixed).Select(b => b.ToArray()));
+
+        var huge = Message(5) with { Shared = new SharedContent("welcome:a", "t", "h", new Dictionary<string, string> { ["[[sw:a]]"] = new string('x', 9_500) }) };
+        Assert.Equal([[0], [1]], SendGridTransport.Batches([Message(0), huge]).Select(b => b.ToArray()));
     }
 
     [Fact]
