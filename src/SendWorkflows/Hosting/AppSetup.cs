@@ -10,6 +10,7 @@ using SendWorkflows.LiveSessions;
 using SendWorkflows.Outbox;
 using SendWorkflows.Programmes;
 using SendWorkflows.Progress;
+using SendWorkflows.Schools;
 using SendWorkflows.Storage;
 using SendWorkflows.Workflow;
 
@@ -143,6 +144,7 @@ public static class AppSetup
         api.MapLiveSessions();
         api.MapOutbox();
         api.MapTemplatePreviews();
+        api.MapSchoolContacts();
         app.MapCertificates(api);
         app.MapSendGridEventWebhook();
         return app;
