@@ -46,20 +46,20 @@ public sealed class EmailComposer
         // The same effect always gets the same Message-ID, so a resend after a crash is recognisable.
         var hash = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(item.DedupeKey)))[..24];
         var domain = _from.Address.Split('@')[^1];
-        var model = ModelOf(effect);
+        var model = ModelOf(effect.Model, effect.Rows);
         return new EmailMessage($"<{hash}@{domain}>", _from, new EmailAddress(effect.To.Email, effect.To.Name),
             template.Subject(model).Trim(), template.Text(model), template.Html(model), date, headers);
     }
 
-    private static object ModelOf(EmailEffect effect)
+    private static object ModelOf(IReadOnlyDictionary<string, string> fields, IReadOnlyList<IReadOnlyDictionary<string, string>>? rows)
     {
-        if (effect.Rows is null)
+        if (rows is null)
         {
-            return effect.Model;
+            return fields;
         }
 
-        var model = effect.Model.ToDictionary(p => p.Key, p => (object)p.Value, StringComparer.Ordinal);
-        model["rows"] = effect.Rows;
+        var model = fields.ToDictionary(p => p.Key, p => (object)p.Value, StringComparer.Ordinal);
+        model["rows"] = rows;
         return model;
     }
 
@@ -70,10 +70,12 @@ public sealed class EmailComposer
         .Order(StringComparer.Ordinal)
         .ToList();
 
-    /// <summary>Renders a template with the given model, for review: subject, plain text and HTML.</summary>
-    public (string Subject, string Text, string Html) Render(string template, IReadOnlyDictionary<string, string> model)
+    /// <summary>Renders a template with the given model (and rows, for list templates), for review: subject, plain text and HTML.</summary>
+    public (string Subject, string Text, string Html) Render(
+        string template, IReadOnlyDictionary<string, string> fields, IReadOnlyList<IReadOnlyDictionary<string, string>>? rows = null)
     {
         var compiled = _templates.GetOrAdd(template, Compile);
+        var model = ModelOf(fields, rows);
         return (compiled.Subject(model).Trim(), compiled.Text(model), compiled.Html(model));
     }
 

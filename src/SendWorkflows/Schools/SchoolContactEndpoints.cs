@@ -38,7 +38,7 @@ public static class SchoolContactEndpoints
     }
 
     private static async Task<Results<Created<ContactView>, Ok<ContactView>, ProblemHttpResult>> AddAsync(
-        string urn, HttpContext http, IWorkflowStore store, TimeProvider clock, CancellationToken ct)
+        string urn, HttpContext http, IWorkflowStore store, SchoolDigest digest, TimeProvider clock, CancellationToken ct)
     {
         if (Access(urn, http.Caller()) is { } denied)
         {
@@ -86,6 +86,7 @@ public static class SchoolContactEndpoints
             await tx.CommitAsync();
         }
 
+        digest.ContactsChanged();
         return TypedResults.Created($"/api/v1/schools/{urn}/contacts/{contact.Id}", View(contact));
     }
 
