@@ -29,8 +29,8 @@ public sealed class DigestOptions
 /// </summary>
 /// <remarks>
 /// Called from every tick, so it must cost nothing when nothing is due: before the moment it reads
-/// nothing, and once a week is done it remembers so (until a contact is added here) and reads nothing
-/// more until the next week.
+/// nothing, and once a week is done it remembers so and reads nothing more, until a contact is added
+/// here or an hour has passed (a contact added through another instance is noticed within the hour).
 /// </remarks>
 public sealed class SchoolDigest
 {
@@ -41,6 +41,7 @@ public sealed class SchoolDigest
 
     private const int SchoolsPerRead = 100;
     private static readonly TimeSpan RetryAfterFailure = TimeSpan.FromMinutes(5);
+    private static readonly TimeSpan LookAgainAfter = TimeSpan.FromHours(1);
 
     private readonly IWorkflowStore _store;
     private readonly ProgrammeCatalogue _programmes;
@@ -50,7 +51,7 @@ public sealed class SchoolDigest
     private readonly DigestOptions _options;
     private readonly TimeZoneInfo _zone;
 
-    private sealed record Done(DateOnly Week, long ContactChanges);
+    private sealed record Done(DateOnly Week, long ContactChanges, DateTimeOffset Until);
 
     private Done? _done;
     private long _contactChanges;
@@ -102,7 +103,7 @@ public sealed class SchoolDigest
         var now = _clock.GetUtcNow();
         var (week, dueAt) = WeekOf(now);
         var changes = Interlocked.Read(ref _contactChanges);
-        if (now < dueAt || _done == new Done(week, changes) || now < _retryAfter)
+        if (now < dueAt || now < _retryAfter || (_done is { } done && done.Week == week && done.ContactChanges == changes && now < done.Until))
         {
             return 0;
         }
@@ -118,7 +119,7 @@ public sealed class SchoolDigest
                 {
                     if (failed == 0)
                     {
-                        _done = new Done(week, changes);
+                        _done = new Done(week, changes, now + LookAgainAfter);
                     }
                     else
                     {

@@ -227,6 +227,26 @@ public sealed class SchoolDigestTests
     }
 
     [Fact]
+    public async Task a_contact_registered_through_another_instance_is_noticed_within_the_hour()
+    {
+        await using var app = new TestApp(clock: new ManualClock(Monday2Nov));
+        await EnrolAsync(app, "A-NIA", "Nia", "Adebayo");
+        app.Clock.Advance(TimeSpan.FromDays(7));
+        await app.TickAsync(); // the week's digests are done: no school has a contact yet
+
+        // Another instance, sharing the database, registers a contact this one does not hear about.
+        SqliteFile.Execute(app.DatabasePath,
+            $"INSERT INTO school_contacts (id, school_urn, name, email, created_at) VALUES ('{Guid.NewGuid()}', '{SchoolA}', 'Head', 'head@school100004.example.org', 0)");
+        app.Clock.Advance(TimeSpan.FromMinutes(59));
+        await app.TickAsync();
+        Assert.Empty(Digests(app));
+
+        app.Clock.Advance(TimeSpan.FromMinutes(1));
+        await app.TickAsync();
+        Assert.Contains("Nia Adebayo", Text(Assert.Single(Digests(app))), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task a_long_list_stops_at_two_hundred_people_and_points_to_the_school_report()
     {
         await using var app = new TestApp(clock: new ManualClock(Monday2Nov));
