@@ -53,7 +53,7 @@ public sealed partial class EmailComposer
         {
             [EmailMessage.TemplateHeader] = effect.Template,
         };
-        var model = ModelOf(effect);
+        var model = ModelOf(effect.Model, effect.Rows);
         if (item.EnrolmentId is { } enrolmentId)
         {
             headers[EmailMessage.EnrolmentHeader] = enrolmentId.ToString();
@@ -146,12 +146,12 @@ public sealed partial class EmailComposer
 
     private sealed record SharedForm(string Text, string Html, IReadOnlySet<string> Tags);
 
-    private static Dictionary<string, object> ModelOf(EmailEffect effect)
+    private static Dictionary<string, object> ModelOf(IReadOnlyDictionary<string, string> fields, IReadOnlyList<IReadOnlyDictionary<string, string>>? rows)
     {
-        var model = effect.Model.ToDictionary(p => p.Key, p => (object)p.Value, StringComparer.Ordinal);
-        if (effect.Rows is not null)
+        var model = fields.ToDictionary(p => p.Key, p => (object)p.Value, StringComparer.Ordinal);
+        if (rows is not null)
         {
-            model["rows"] = effect.Rows;
+            model["rows"] = rows;
         }
 
         return model;
@@ -164,10 +164,12 @@ public sealed partial class EmailComposer
         .Order(StringComparer.Ordinal)
         .ToList();
 
-    /// <summary>Renders a template with the given model, for review: subject, plain text and HTML.</summary>
-    public (string Subject, string Text, string Html) Render(string template, IReadOnlyDictionary<string, string> model)
+    /// <summary>Renders a template with the given model (and rows, for list templates), for review: subject, plain text and HTML.</summary>
+    public (string Subject, string Text, string Html) Render(
+        string template, IReadOnlyDictionary<string, string> fields, IReadOnlyList<IReadOnlyDictionary<string, string>>? rows = null)
     {
         var compiled = _templates.GetOrAdd(template, Compile);
+        var model = ModelOf(fields, rows);
         return (compiled.Subject(model).Trim(), compiled.Text(model), compiled.Html(model));
     }
 

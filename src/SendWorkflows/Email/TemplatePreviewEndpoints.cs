@@ -35,7 +35,27 @@ public static class TemplatePreviewEndpoints
         ["sessionStartsAt"] = "Tuesday 1 December 2026 at 4pm",
         ["sessionLocation"] = "Leeds City Academy, Hall 2",
         ["preferencesUrl"] = "https://send.example.org/preferences/AQGiA41ajHS9vHH4GfDIIQWb6dzmkSbYG8-N41hLj-V-",
+        ["contactName"] = "Gráinne Nic Giolla Phádraig",
+        ["schoolUrn"] = "100004",
+        ["weekOf"] = "23 November 2026",
+        ["summary"] = "9 people are behind",
+        ["more"] = "This email lists the 6 with the nearest deadlines; the other 3 are in the school report.",
+        ["reportUrl"] = "https://send.example.org/api/v1/schools/100004/report",
     };
+
+    /// <summary>Sample rows for list templates (the school digest), one for each kind of reason.</summary>
+    public static readonly IReadOnlyList<IReadOnlyDictionary<string, string>> SampleRows =
+    [
+        SampleRow("Siân Ó Dálaigh", "Teacher", "The deadline passed before they finished.", "20 November 2026"),
+        SampleRow("Nguyễn Thị Hương", "Teaching assistant", "Our emails to them cannot be delivered. Please check the email address your school gave us for them.", "1 December 2026"),
+        SampleRow("Zoë Brontë-Ødegaard", "Support staff", "Not finished yet, and the deadline is less than two weeks away.", "4 December 2026"),
+        SampleRow("Aoife Ní Bhriain", "Early years practitioner", "No progress since 26 October 2026.", "17 April 2027"),
+        SampleRow("Tomasz Wójcik", "Leader", "Has not started since being enrolled on 2 November 2026.", "3 May 2027"),
+        SampleRow("José Martínez", "Lecturer", "Finished the online modules on 9 November 2026 but has no live session booked.", "10 May 2027"),
+    ];
+
+    private static Dictionary<string, string> SampleRow(string name, string role, string reason, string deadline) =>
+        new(StringComparer.Ordinal) { ["name"] = name, ["role"] = role, ["reason"] = reason, ["deadline"] = deadline };
 
     public static RouteGroupBuilder MapTemplatePreviews(this RouteGroupBuilder api)
     {
@@ -63,7 +83,7 @@ public static class TemplatePreviewEndpoints
             return Problems.NotFound("email template", "template", template);
         }
 
-        var (subject, text, html) = composer.Render(template, SampleModel);
+        var (subject, text, html) = composer.Render(template, SampleModel, SampleRows);
         return part switch
         {
             null => TypedResults.Ok(new TemplatePreview(template, subject, text, html)),

@@ -1,4 +1,3 @@
-using System.Net.Mail;
 using System.Text.Json;
 using Microsoft.AspNetCore.Http.HttpResults;
 using SendWorkflows.Clients;
@@ -175,9 +174,9 @@ public static class EnrolmentEndpoints
         var given = Text(staff.GivenName, "staff.givenName", 100, errors);
         var family = Text(staff.FamilyName, "staff.familyName", 100, errors);
         var email = Text(staff.Email, "staff.email", 254, errors);
-        if (email is not null && (!MailAddress.TryCreate(email, out var address) || address.Address != email || !address.Host.Contains('.', StringComparison.Ordinal)))
+        if (email is not null && !EmailAddresses.IsValid(email))
         {
-            errors.Add("staff.email", "must be an email address such as name@school.org.uk.");
+            errors.Add("staff.email", EmailAddresses.Expected);
         }
 
         StaffRole? role = null;

@@ -11,6 +11,7 @@ using SendWorkflows.Outbox;
 using SendWorkflows.Preferences;
 using SendWorkflows.Programmes;
 using SendWorkflows.Progress;
+using SendWorkflows.Schools;
 using SendWorkflows.Storage;
 using SendWorkflows.Workflow;
 
@@ -41,6 +42,7 @@ public static class AppSetup
         services.TryAddSingleton(TimeProvider.System);
         services.Configure<WorkflowOptions>(configuration.GetSection("Workflow"));
         services.Configure<OutboxOptions>(configuration.GetSection("Outbox"));
+        services.Configure<DigestOptions>(configuration.GetSection("Digest"));
 
         services.AddSingleton<IWorkflowStore>(_ => CreateStore(configuration));
         services.AddHttpClient(SendGridTransport.HttpClientName, client => client.Timeout = TimeSpan.FromSeconds(30));
@@ -51,6 +53,7 @@ public static class AppSetup
         services.AddSingleton<EnrolmentAccess>();
         services.AddSingleton<EmailComposer>();
         services.AddSingleton<OutboxDispatcher>();
+        services.AddSingleton<SchoolDigest>();
         services.AddSingleton<WorkflowPump>();
         services.AddSingleton<ApiKeyCache>();
         services.AddSingleton<PublicUrls>();
@@ -150,6 +153,7 @@ public static class AppSetup
         api.MapLiveSessions();
         api.MapOutbox();
         api.MapTemplatePreviews();
+        api.MapSchoolContacts();
         app.MapCertificates(api);
         app.MapSendGridEventWebhook();
         app.MapPreferences();
@@ -167,8 +171,9 @@ public static class AppSetup
         await store.MigrateAsync(ct);
         await services.GetRequiredService<ProgrammeCatalogue>().EnsureDefaultProgrammeAsync(ct);
         await BootstrapAdmin.EnsureAsync(store, services.GetRequiredService<TimeProvider>(), app.Configuration, Console.Out, ct);
-        // Fail at start, not at the first email or certificate, if either is misconfigured.
+        // Fail at start, not at the first email, certificate or digest, if any is misconfigured.
         services.GetRequiredService<IEmailTransport>();
+        services.GetRequiredService<SchoolDigest>();
         var links = services.GetRequiredService<CertificateLinks>();
         if (!app.Environment.IsDevelopment())
         {

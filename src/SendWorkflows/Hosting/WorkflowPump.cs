@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Options;
 using SendWorkflows.Outbox;
+using SendWorkflows.Schools;
 using SendWorkflows.Storage;
 using SendWorkflows.Workflow;
 
@@ -31,6 +32,7 @@ public sealed record TickResult(bool Ran, int TimersFired, int EffectsSent, int 
 public sealed class WorkflowPump(
     EnrolmentWorkflow workflow,
     OutboxDispatcher dispatcher,
+    SchoolDigest digests,
     IWorkflowStore store,
     TimeProvider clock,
     IOptions<WorkflowOptions> options)
@@ -59,6 +61,20 @@ public sealed class WorkflowPump(
             // with nothing due must cost next to nothing.
             var now = clock.GetUtcNow();
             await ForgetOldIdempotencyKeysAsync(now, token);
+            try
+            {
+                // Reads nothing unless a week's digests are due; given at most half the budget, so a
+                // Monday morning of digests never crowds out the sweep and the outbox.
+                if (await digests.SendDueAsync(() => clock.GetElapsedTime(started) < limit / 2 && !token.IsCancellationRequested, token) > 0)
+                {
+                    now = clock.GetUtcNow(); // so the digests just queued are sent in this pass
+                }
+            }
+            catch (OperationCanceledException) when (deadline.IsCancellationRequested && !ct.IsCancellationRequested)
+            {
+                // Out of budget: the schools not yet done are still due.
+            }
+
             if (!await store.HasDueWorkAsync(now, token))
             {
                 return new TickResult(true, 0, 0, 0, 0);

@@ -50,6 +50,18 @@ public interface IWorkflowStore
 
     /// <summary>Every school's current, unrevoked certificates, with their bytes, in number order.</summary>
     IAsyncEnumerable<StoredCertificate> CurrentCertificatesForSchoolAsync(string schoolUrn, CancellationToken ct);
+
+    /// <summary>The school's digest contacts, oldest first.</summary>
+    Task<IReadOnlyList<SchoolContact>> SchoolContactsAsync(string schoolUrn, CancellationToken ct);
+
+    /// <summary>
+    /// Schools with at least one contact and no digest for <paramref name="weekStart"/> yet, in URN
+    /// order after <paramref name="afterUrn"/> (null: from the start), at most <paramref name="limit"/>.
+    /// </summary>
+    Task<IReadOnlyList<string>> SchoolsAwaitingDigestAsync(DateOnly weekStart, string? afterUrn, int limit, CancellationToken ct);
+
+    /// <summary>The school's enrolments that are neither completed nor withdrawn (lapsed ones included), streamed.</summary>
+    IAsyncEnumerable<EnrolmentState> UnfinishedEnrolmentsAsync(string schoolUrn, CancellationToken ct);
 }
 
 /// <summary>One atomic unit of writes: a state change, its event and its effects commit together or not at all.</summary>
@@ -70,8 +82,11 @@ public interface IStoreTransaction : IAsyncDisposable
     /// <summary>Appends the event; false when an event with the same key is already stored.</summary>
     Task<bool> AppendEventAsync(Guid enrolmentId, string key, WorkflowEvent evt, DateTimeOffset now);
 
-    /// <summary>Writes effects to the outbox; an effect whose dedupe key is already there is skipped.</summary>
-    Task EnqueueEffectsAsync(Guid enrolmentId, IEnumerable<Effect> effects, DateTimeOffset now);
+    /// <summary>
+    /// Writes effects to the outbox; an effect whose dedupe key is already there is skipped.
+    /// <paramref name="enrolmentId"/> is null for effects about no one enrolment (a school's digest).
+    /// </summary>
+    Task EnqueueEffectsAsync(Guid? enrolmentId, IEnumerable<Effect> effects, DateTimeOffset now);
 
     /// <summary>The highest certificate version issued for the enrolment, 0 if none.</summary>
     Task<int> LatestCertificateVersionAsync(Guid enrolmentId);
@@ -125,6 +140,19 @@ public interface IStoreTransaction : IAsyncDisposable
     Task SaveResponseAsync(Guid clientId, string key, int statusCode, string? contentType, byte[] body);
     Task ReleaseResponseAsync(Guid clientId, string key);
     Task<int> ForgetResponsesBeforeAsync(DateTimeOffset cutoff);
+
+    Task<IReadOnlyList<SchoolContact>> SchoolContactsAsync(string schoolUrn);
+
+    /// <summary>The school's contact with this address, compared without regard to case.</summary>
+    Task<SchoolContact?> FindSchoolContactByEmailAsync(string schoolUrn, string email);
+
+    Task InsertSchoolContactAsync(SchoolContact contact);
+
+    /// <summary>False when the school has no contact with that id.</summary>
+    Task<bool> DeleteSchoolContactAsync(string schoolUrn, Guid id);
+
+    /// <summary>Records the school's digest for its week; false when that week's digest is already recorded.</summary>
+    Task<bool> InsertSchoolDigestAsync(SchoolDigestRecord digest);
 
     Task CommitAsync();
 }
@@ -185,5 +213,11 @@ public sealed record StoredCertificate(
 
 /// <summary>A provider's report about one email: delivered, bounced, blocked, a spam report, …</summary>
 public sealed record EmailDelivery(string EventId, Guid? EnrolmentId, string? Template, string Event, DateTimeOffset OccurredAt, string? Detail);
+
+/// <summary>Someone at a school (a head, a SENCO) who receives the weekly digest of who is behind.</summary>
+public sealed record SchoolContact(Guid Id, string SchoolUrn, string Name, string Email, DateTimeOffset CreatedAt);
+
+/// <summary>One school's digest for one week: how many people were listed and behind, and how many emails went out.</summary>
+public sealed record SchoolDigestRecord(string SchoolUrn, DateOnly WeekStart, int PeopleListed, int PeopleBehind, int Emails, DateTimeOffset CreatedAt);
 
 public sealed record StoredResponse(string RequestHash, int? StatusCode, string? ContentType, byte[]? Body);

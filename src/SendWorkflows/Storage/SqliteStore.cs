@@ -334,6 +334,33 @@ public sealed class SqliteStore : IWorkflowStore, IAsyncDisposable
         }
     }
 
+    public Task<IReadOnlyList<SchoolContact>> SchoolContactsAsync(string schoolUrn, CancellationToken ct) =>
+        ReadAsync(c => Sql.SchoolContactsAsync(c, null, schoolUrn), ct);
+
+    public Task<IReadOnlyList<string>> SchoolsAwaitingDigestAsync(DateOnly weekStart, string? afterUrn, int limit, CancellationToken ct) =>
+        ReadAsync<IReadOnlyList<string>>(async c => (await c.QueryAsync<string>(
+            """
+            SELECT DISTINCT school_urn FROM school_contacts c
+            WHERE (@afterUrn IS NULL OR school_urn > @afterUrn)
+              AND NOT EXISTS (SELECT 1 FROM school_digests d WHERE d.school_urn = c.school_urn AND d.week_start = @weekStart)
+            ORDER BY school_urn LIMIT @limit
+            """,
+            new { weekStart = Day(weekStart), afterUrn, limit })).ToList(), ct);
+
+    public async IAsyncEnumerable<EnrolmentState> UnfinishedEnrolmentsAsync(
+        string schoolUrn, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct)
+    {
+        await using var connection = await OpenAsync(ct);
+        // Unbuffered: a large college's staff are read one at a time, never all held in memory.
+        var rows = connection.QueryUnbufferedAsync<string>(
+            "SELECT state FROM enrolments WHERE school_urn = @schoolUrn AND status NOT IN (@completed, @withdrawn)",
+            new { schoolUrn, completed = StatusName(EnrolmentStatus.Completed), withdrawn = StatusName(EnrolmentStatus.Withdrawn) });
+        await foreach (var state in rows.WithCancellation(ct))
+        {
+            yield return JsonSerializer.Deserialize<EnrolmentState>(state, JsonBody.Options)!;
+        }
+    }
+
     public async ValueTask DisposeAsync()
     {
         await _writeLock.WaitAsync();
@@ -370,6 +397,9 @@ public sealed class SqliteStore : IWorkflowStore, IAsyncDisposable
     internal static DateTimeOffset At(long ms) => DateTimeOffset.FromUnixTimeMilliseconds(ms);
 
     internal static DateTimeOffset? At(long? ms) => ms is null ? null : DateTimeOffset.FromUnixTimeMilliseconds(ms.Value);
+
+    /// <summary>A calendar date (not a moment) as stored: yyyy-MM-dd.</summary>
+    internal static string Day(DateOnly day) => day.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture);
 
     /// <summary>Queries shared by reads and transactions.</summary>
     internal static class Sql
@@ -411,6 +441,13 @@ public sealed class SqliteStore : IWorkflowStore, IAsyncDisposable
         public static Task<int> CountActiveBookingsAsync(DbConnection c, DbTransaction? tx, string sessionId) =>
             c.ExecuteScalarAsync<int>("SELECT COUNT(*) FROM session_bookings WHERE session_id = @sessionId AND status = 'booked'",
                 new { sessionId }, tx);
+
+        public const string SchoolContactColumns = "id, school_urn AS SchoolUrn, name, email, created_at AS CreatedAt";
+
+        public static async Task<IReadOnlyList<SchoolContact>> SchoolContactsAsync(DbConnection c, DbTransaction? tx, string schoolUrn) =>
+            (await c.QueryAsync<SchoolContactRow>(
+                $"SELECT {SchoolContactColumns} FROM school_contacts WHERE school_urn = @schoolUrn ORDER BY created_at, id",
+                new { schoolUrn }, tx)).Select(r => r.ToContact()).ToList();
     }
 
     /// <summary>One unit of work: a savepoint in the shared write transaction.</summary>
@@ -470,7 +507,7 @@ public sealed class SqliteStore : IWorkflowStore, IAsyncDisposable
                     payload = JsonSerializer.Serialize(evt, JsonBody.Options), now = Ms(now),
                 }, transaction) == 1;
 
-        public async Task EnqueueEffectsAsync(Guid enrolmentId, IEnumerable<Effect> effects, DateTimeOffset now)
+        public async Task EnqueueEffectsAsync(Guid? enrolmentId, IEnumerable<Effect> effects, DateTimeOffset now)
         {
             foreach (var effect in effects)
             {
@@ -488,7 +525,7 @@ public sealed class SqliteStore : IWorkflowStore, IAsyncDisposable
                     """,
                     new
                     {
-                        dedupeKey = effect.DedupeKey, enrolmentId = enrolmentId.ToString(), kind, template,
+                        dedupeKey = effect.DedupeKey, enrolmentId = enrolmentId?.ToString(), kind, template,
                         payload = JsonSerializer.Serialize(effect, effect.GetType(), JsonBody.Options), now = Ms(now),
                     }, transaction);
             }
@@ -652,6 +689,31 @@ public sealed class SqliteStore : IWorkflowStore, IAsyncDisposable
         public Task<int> ForgetResponsesBeforeAsync(DateTimeOffset cutoff) =>
             connection.ExecuteAsync("DELETE FROM idempotent_requests WHERE created_at < @cutoff", new { cutoff = Ms(cutoff) }, transaction);
 
+        public Task<IReadOnlyList<SchoolContact>> SchoolContactsAsync(string schoolUrn) => Sql.SchoolContactsAsync(connection, transaction, schoolUrn);
+
+        public async Task<SchoolContact?> FindSchoolContactByEmailAsync(string schoolUrn, string email) =>
+            (await connection.QuerySingleOrDefaultAsync<SchoolContactRow>(
+                $"SELECT {Sql.SchoolContactColumns} FROM school_contacts WHERE school_urn = @schoolUrn AND lower(email) = lower(@email)",
+                new { schoolUrn, email }, transaction))?.ToContact();
+
+        public Task InsertSchoolContactAsync(SchoolContact contact) =>
+            connection.ExecuteAsync(
+                "INSERT INTO school_contacts (id, school_urn, name, email, created_at) VALUES (@id, @SchoolUrn, @Name, @Email, @createdAt)",
+                new { id = contact.Id.ToString(), contact.SchoolUrn, contact.Name, contact.Email, createdAt = Ms(contact.CreatedAt) }, transaction);
+
+        public async Task<bool> DeleteSchoolContactAsync(string schoolUrn, Guid id) =>
+            await connection.ExecuteAsync("DELETE FROM school_contacts WHERE school_urn = @schoolUrn AND id = @id",
+                new { schoolUrn, id = id.ToString() }, transaction) == 1;
+
+        public async Task<bool> InsertSchoolDigestAsync(SchoolDigestRecord d) =>
+            await connection.ExecuteAsync(
+                """
+                INSERT INTO school_digests (school_urn, week_start, people_listed, people_behind, emails, created_at)
+                VALUES (@SchoolUrn, @weekStart, @PeopleListed, @PeopleBehind, @Emails, @createdAt)
+                ON CONFLICT (school_urn, week_start) DO NOTHING
+                """,
+                new { d.SchoolUrn, weekStart = Day(d.WeekStart), d.PeopleListed, d.PeopleBehind, d.Emails, createdAt = Ms(d.CreatedAt) }, transaction) == 1;
+
         public async Task CommitAsync()
         {
             _ended = true;
@@ -770,6 +832,17 @@ public sealed class SqliteStore : IWorkflowStore, IAsyncDisposable
 
         public StoredCertificate ToCertificate() => new(Number, Guid.Parse(EnrolmentId), (int)Version, SchoolUrn, Status, Details, Sha256, Pdf,
             At(IssuedAt), At(RevokedAt), RevokedReason);
+    }
+
+    private sealed class SchoolContactRow
+    {
+        public string Id { get; set; } = "";
+        public string SchoolUrn { get; set; } = "";
+        public string Name { get; set; } = "";
+        public string Email { get; set; } = "";
+        public long CreatedAt { get; set; }
+
+        public SchoolContact ToContact() => new(Guid.Parse(Id), SchoolUrn, Name, Email, At(CreatedAt));
     }
 
     private sealed class OutboxRow

@@ -44,6 +44,18 @@ public sealed class AuthorizationMatrixTests
 
     private static async Task<string> EnrolInA(TestApp app) => await app.EnrolAsync($"P-{Guid.NewGuid():N}", SchoolA);
 
+    /// <summary>Admin and school A succeed; school B is told school A does not exist; every other kind is forbidden.</summary>
+    private static int ForSchoolA(Who who, int ok) =>
+        who is Who.Admin or Who.SchoolA ? ok : who == Who.SchoolB ? 404 : 403;
+
+    private static async Task<string> ContactInA(TestApp app)
+    {
+        var response = await app.Admin().PostAsJsonAsync($"/api/v1/schools/{SchoolA}/contacts",
+            new { name = "Head", email = $"head-{Guid.NewGuid():N}@school{SchoolA}.example.org" });
+        response.EnsureSuccessStatusCode();
+        return (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetString()!;
+    }
+
     private static readonly Route[] Routes =
     [
         new("POST /api/v1/clients", _ => Task.FromResult(""),
@@ -146,6 +158,15 @@ public sealed class AuthorizationMatrixTests
         new("GET /api/v1/schools/{urn}/certificates.zip", _ => Task.FromResult(""),
             (c, _) => c.GetAsync($"/api/v1/schools/{SchoolA}/certificates.zip"),
             who => Only(who, 200, Who.Admin, Who.SchoolA)),
+        new("POST /api/v1/schools/{urn}/contacts", _ => Task.FromResult(""),
+            (c, _) => c.PostAsJsonAsync($"/api/v1/schools/{SchoolA}/contacts", new { name = "Head", email = $"head-{Guid.NewGuid():N}@school{SchoolA}.example.org" }),
+            who => ForSchoolA(who, 201)),
+        new("GET /api/v1/schools/{urn}/contacts", ContactInA,
+            (c, _) => c.GetAsync($"/api/v1/schools/{SchoolA}/contacts"),
+            who => ForSchoolA(who, 200)),
+        new("DELETE /api/v1/schools/{urn}/contacts/{id}", ContactInA,
+            (c, id) => c.DeleteAsync($"/api/v1/schools/{SchoolA}/contacts/{id}"),
+            who => ForSchoolA(who, 204)),
         new("GET /api/v1/certificates/{number}", CertificateInA,
             (c, number) => c.GetAsync($"/api/v1/certificates/{number}"),
             _ => 200, Public: true),

@@ -12,8 +12,8 @@ public sealed class TemplatePreviewTests
     {
         await using var app = new TestApp();
         var names = await app.Admin().GetFromJsonAsync<List<string>>("/api/v1/email-templates");
-        Assert.Equal(["book-session", "certificate", "completion", "deadline", "missed-session", "not-started", "overdue", "session-reminder",
-            "stalled", "welcome"], names);
+        Assert.Equal(["book-session", "certificate", "completion", "deadline", "missed-session", "not-started", "overdue", "school-digest",
+            "session-reminder", "stalled", "welcome"], names);
 
         foreach (var name in names!)
         {
@@ -21,9 +21,14 @@ public sealed class TemplatePreviewTests
             var subject = preview.GetProperty("subject").GetString()!;
             var text = preview.GetProperty("text").GetString()!;
             var html = preview.GetProperty("html").GetString()!;
-            Assert.Contains("SEND and inclusion: core training", subject, StringComparison.Ordinal);
-            Assert.Contains("Dear Siân,", text, StringComparison.Ordinal);
-            Assert.Contains("<p>Dear Siân,</p>", html, StringComparison.Ordinal);
+            if (name != "school-digest")
+            {
+                // Emails to one person about their own training.
+                Assert.Contains("SEND and inclusion: core training", subject, StringComparison.Ordinal);
+                Assert.Contains("Dear Siân,", text, StringComparison.Ordinal);
+                Assert.Contains("<p>Dear Siân,</p>", html, StringComparison.Ordinal);
+            }
+
             Assert.Contains("<html lang=\"en\">", html, StringComparison.Ordinal);
             Assert.DoesNotContain("<img", html, StringComparison.OrdinalIgnoreCase); // nothing is said only in a picture
             if (SendWorkflows.Workflow.EmailTemplates.IsNonEssential(name))
@@ -41,6 +46,28 @@ public sealed class TemplatePreviewTests
                 Assert.DoesNotContain("  ,", part, StringComparison.Ordinal);
             }
         }
+    }
+
+    [Fact]
+    public async Task the_school_digest_previews_its_sample_rows_as_a_list_and_an_accessible_table()
+    {
+        await using var app = new TestApp();
+        var preview = await app.Admin().GetFromJsonAsync<JsonElement>("/api/v1/email-templates/school-digest/preview");
+        var text = preview.GetProperty("text").GetString()!;
+        var html = preview.GetProperty("html").GetString()!;
+
+        Assert.Equal("SEND and inclusion training at school 100004: 9 people are behind", preview.GetProperty("subject").GetString());
+        Assert.Contains("Dear Gráinne Nic Giolla Phádraig,", text, StringComparison.Ordinal);
+        Assert.Contains("Nguyễn Thị Hương, Teaching assistant\nWhy: Our emails to them cannot be delivered.", text.ReplaceLineEndings("\n"), StringComparison.Ordinal);
+        Assert.Contains("the other 3 are in the school report", text, StringComparison.Ordinal);
+        Assert.Contains("https://send.example.org/api/v1/schools/100004/report", text, StringComparison.Ordinal);
+
+        Assert.Contains("<caption", html, StringComparison.Ordinal);
+        Assert.Equal(["Name", "Role", "Why they are behind", "Deadline"],
+            System.Text.RegularExpressions.Regex.Matches(html, "<th scope=\"col\"[^>]*>([^<]*)</th>").Select(m => m.Groups[1].Value));
+        Assert.Equal(6, html.Split("<th scope=\"row\"").Length - 1);
+        Assert.Contains(">José Martínez</th>", html, StringComparison.Ordinal);
+        Assert.Contains("href=\"https://send.example.org/api/v1/schools/100004/report\"", html, StringComparison.Ordinal);
     }
 
     [Fact]
