@@ -54,17 +54,26 @@ public sealed partial class EmailComposer
             [EmailMessage.TemplateHeader] = effect.Template,
         };
         var model = ModelOf(effect.Model, effect.Rows);
+        string? unsubscribe = null;
         if (item.EnrolmentId is { } enrolmentId)
         {
             headers[EmailMessage.EnrolmentHeader] = enrolmentId.ToString();
             var preferences = _preferences.Url(Preferences.PreferenceSubject.Enrolment, enrolmentId);
             model["preferencesUrl"] = preferences;
-            if (EmailTemplates.IsNonEssential(effect.Template))
-            {
-                // RFC 2369 and RFC 8058: mailbox providers show an unsubscribe button and POST the one-click body to the URL.
-                headers[EmailMessage.ListUnsubscribeHeader] = $"<{preferences}>";
-                headers[EmailMessage.ListUnsubscribePostHeader] = "List-Unsubscribe=One-Click";
-            }
+            unsubscribe = EmailTemplates.IsNonEssential(effect.Template) ? preferences : null;
+        }
+        else if (effect.Model.TryGetValue("contactId", out var contact) && Guid.TryParse(contact, out var contactId))
+        {
+            // A school lead's digest: the link stops the digest for that lead.
+            unsubscribe = _preferences.Url(Preferences.PreferenceSubject.SchoolContact, contactId);
+            model["preferencesUrl"] = unsubscribe;
+        }
+
+        if (unsubscribe is not null)
+        {
+            // RFC 2369 and RFC 8058: mailbox providers show an unsubscribe button and POST the one-click body to the URL.
+            headers[EmailMessage.ListUnsubscribeHeader] = $"<{unsubscribe}>";
+            headers[EmailMessage.ListUnsubscribePostHeader] = "List-Unsubscribe=One-Click";
         }
 
         // The same effect always gets the same Message-ID, so a resend after a crash is recognisable.

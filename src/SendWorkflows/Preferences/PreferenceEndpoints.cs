@@ -30,6 +30,12 @@ public static class PreferenceEndpoints
         string token, HttpContext http, PreferenceTokens tokens, IWorkflowStore store, ProgrammeCatalogue programmes, CancellationToken ct)
     {
         http.Response.Headers.CacheControl = "private, no-store";
+        if (tokens.TryRead(token, out var subject, out var id) && subject == PreferenceSubject.SchoolContact)
+        {
+            var contact = await store.GetSchoolContactAsync(id, ct);
+            return HtmlPage.Html(PreferencesPage.ForContact(contact?.SchoolUrn, stopped: contact is null));
+        }
+
         var found = await FindAsync(token, tokens, store, programmes, ct);
         return found is null ? NotFound(token, http) : HtmlPage.Html(PreferencesPage.For(found.Value.State, found.Value.Programme, saved: null));
     }
@@ -39,16 +45,50 @@ public static class PreferenceEndpoints
         EnrolmentWorkflow workflow, CancellationToken ct)
     {
         http.Response.Headers.CacheControl = "private, no-store";
-        var found = await FindAsync(token, tokens, store, programmes, ct);
-        if (found is null)
+        var contactToken = tokens.TryRead(token, out var subject, out var contactId) && subject == PreferenceSubject.SchoolContact;
+        var found = contactToken ? null : await FindAsync(token, tokens, store, programmes, ct);
+        if (!contactToken && found is null)
         {
             return NotFound(token, http);
         }
 
+        var (reminders, problem) = await ReadChoiceAsync(http, ct);
+        if (problem is not null)
+        {
+            return problem;
+        }
+
+        if (contactToken)
+        {
+            if (reminders == true)
+            {
+                return Problems.Field("reminders", "the weekly summary can only be stopped here; the school can register you again.");
+            }
+
+            // A school lead who stops the digest is removed as a contact; the school can add them again.
+            if (await store.GetSchoolContactAsync(contactId, ct) is { } contact)
+            {
+                await using var tx = await store.BeginAsync(ct);
+                await tx.DeleteSchoolContactAsync(contact.SchoolUrn, contact.Id);
+                await tx.CommitAsync();
+            }
+
+            return HtmlPage.Html(PreferencesPage.ForContact(null, stopped: true));
+        }
+
+        var (state, programme) = found!.Value;
+        var outcome = await workflow.ApplyAsync(state.Id, new PreferencesChanged(reminders!.Value), ct);
+        var current = outcome.Enrolment?.State ?? state;
+        return HtmlPage.Html(PreferencesPage.For(current, programme, saved: reminders));
+    }
+
+    /// <summary>The choice in the posted form: reminders on or off, or the RFC 8058 one-click body (off).</summary>
+    private static async Task<(bool? Reminders, IResult? Problem)> ReadChoiceAsync(HttpContext http, CancellationToken ct)
+    {
         if (!http.Request.HasFormContentType)
         {
-            return Problems.Field("Content-Type", "must be application/x-www-form-urlencoded or multipart/form-data.",
-                StatusCodes.Status415UnsupportedMediaType);
+            return (null, Problems.Field("Content-Type", "must be application/x-www-form-urlencoded or multipart/form-data.",
+                StatusCodes.Status415UnsupportedMediaType));
         }
 
         IFormCollection form;
@@ -64,28 +104,20 @@ public static class PreferenceEndpoints
         }
         catch (InvalidDataException)
         {
-            return Problems.Field("body", "is not a small form with the field 'reminders' or 'List-Unsubscribe'.");
+            return (null, Problems.Field("body", "is not a small form with the field 'reminders' or 'List-Unsubscribe'."));
         }
 
-        bool reminders;
-        var oneClick = string.Equals(form[OneClickField], OneClickValue, StringComparison.Ordinal);
-        if (oneClick)
+        if (string.Equals(form[OneClickField], OneClickValue, StringComparison.Ordinal))
         {
-            reminders = false;
-        }
-        else if (form["reminders"].ToString() is "on" or "off")
-        {
-            reminders = form["reminders"] == "on";
-        }
-        else
-        {
-            return Problems.Field("reminders", "must be 'on' or 'off' (or send List-Unsubscribe=One-Click to unsubscribe).");
+            return (false, null);
         }
 
-        var (state, programme) = found.Value;
-        var outcome = await workflow.ApplyAsync(state.Id, new PreferencesChanged(reminders), ct);
-        var current = outcome.Enrolment?.State ?? state;
-        return HtmlPage.Html(PreferencesPage.For(current, programme, saved: reminders));
+        return form["reminders"].ToString() switch
+        {
+            "on" => (true, null),
+            "off" => (false, null),
+            _ => (null, Problems.Field("reminders", "must be 'on' or 'off' (or send List-Unsubscribe=One-Click to unsubscribe).")),
+        };
     }
 
     private static async Task<(EnrolmentState State, ProgrammeDefinition Programme)?> FindAsync(

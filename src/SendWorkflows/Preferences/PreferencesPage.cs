@@ -74,6 +74,23 @@ public static class PreferencesPage
         return Page($"Your training: {programme.Title}", body.ToString());
     }
 
+    /// <summary>A school lead's page for the weekly digest: stop it, or confirmation that it has stopped.</summary>
+    public static string ForContact(string? schoolUrn, bool stopped) =>
+        stopped
+            ? Page("Weekly training summary stopped", """
+                <h1>Weekly training summary</h1>
+                <div class="status" style="border-left-color: #00703c" role="status"><h2>You will not get the weekly summary</h2>
+                <p>Your school can register you again at any time.</p></div>
+                """)
+            : Page("Weekly training summary", $"""
+                <h1>Weekly training summary</h1>
+                <p>You get a weekly summary of SEND and inclusion training at school {E(schoolUrn ?? "")}: who is behind, and why.</p>
+                <form method="post">
+                <input type="hidden" name="reminders" value="off">
+                <button type="submit">Stop the weekly summary</button>
+                </form>
+                """);
+
     public static string NotFound() =>
         Page("Link not recognised", """
             <h1>This link is not recognised</h1>

@@ -221,6 +221,7 @@ public sealed class SchoolDigest
         var model = new Dictionary<string, string>(StringComparer.Ordinal)
         {
             ["contactName"] = contact.Name,
+            ["contactId"] = contact.Id.ToString(),
             ["schoolUrn"] = urn,
             ["weekOf"] = week.ToString("d MMMM yyyy", CultureInfo.InvariantCulture),
             ["summary"] = Behind(behind),

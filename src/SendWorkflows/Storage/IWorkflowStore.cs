@@ -54,6 +54,8 @@ public interface IWorkflowStore
     /// <summary>The school's digest contacts, oldest first.</summary>
     Task<IReadOnlyList<SchoolContact>> SchoolContactsAsync(string schoolUrn, CancellationToken ct);
 
+    Task<SchoolContact?> GetSchoolContactAsync(Guid id, CancellationToken ct);
+
     /// <summary>
     /// Schools with at least one contact and no digest for <paramref name="weekStart"/> yet, in URN
     /// order after <paramref name="afterUrn"/> (null: from the start), at most <paramref name="limit"/>.

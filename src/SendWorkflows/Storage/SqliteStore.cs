@@ -337,6 +337,10 @@ public sealed class SqliteStore : IWorkflowStore, IAsyncDisposable
     public Task<IReadOnlyList<SchoolContact>> SchoolContactsAsync(string schoolUrn, CancellationToken ct) =>
         ReadAsync(c => Sql.SchoolContactsAsync(c, null, schoolUrn), ct);
 
+    public Task<SchoolContact?> GetSchoolContactAsync(Guid id, CancellationToken ct) =>
+        ReadAsync(async c => (await c.QuerySingleOrDefaultAsync<SchoolContactRow>(
+            $"SELECT {Sql.SchoolContactColumns} FROM school_contacts WHERE id = @id", new { id = id.ToString() }))?.ToContact(), ct);
+
     public Task<IReadOnlyList<string>> SchoolsAwaitingDigestAsync(DateOnly weekStart, string? afterUrn, int limit, CancellationToken ct) =>
         ReadAsync<IReadOnlyList<string>>(async c => (await c.QueryAsync<string>(
             """

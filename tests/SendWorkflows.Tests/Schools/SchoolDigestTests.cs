@@ -110,7 +110,10 @@ public sealed class SchoolDigestTests
         var forHead = Assert.Single(DigestsTo(app, "head@school100004.example.org"));
         var forSenco = Assert.Single(DigestsTo(app, "senco@school100004.example.org"));
         var text = Text(forHead);
-        Assert.Equal(text, Text(forSenco).Replace("Dear Sunita Senco,", "Dear Gráinne Head,", StringComparison.Ordinal));
+        // The same list for both; only the greeting and each lead's own stop link differ.
+        static string WithoutLink(string t) => System.Text.RegularExpressions.Regex.Replace(t, "/preferences/[A-Za-z0-9_-]+", "/preferences/…");
+        Assert.NotEqual(Eml.Header(File.ReadAllText(forHead), "List-Unsubscribe"), Eml.Header(File.ReadAllText(forSenco), "List-Unsubscribe"));
+        Assert.Equal(WithoutLink(text), WithoutLink(Text(forSenco).Replace("Dear Sunita Senco,", "Dear Gráinne Head,", StringComparison.Ordinal)));
         Assert.Contains("Dear Gráinne Head,", text, StringComparison.Ordinal);
         Assert.Contains("for the week of 16 November 2026", text, StringComparison.Ordinal);
         Assert.Contains("6 people are behind with their training", text, StringComparison.Ordinal);
@@ -193,6 +196,33 @@ public sealed class SchoolDigestTests
         Assert.Equal(2, Digests(app).Length);
         Assert.Contains("for the week of 16 November 2026", Text(Digests(app)[1]), StringComparison.Ordinal);
         Assert.Equal(["2026-11-09", "2026-11-16"], SqliteFile.Text(app.DatabasePath, "SELECT group_concat(week_start, ',') FROM (SELECT week_start FROM school_digests ORDER BY week_start)").Split(','));
+    }
+
+    [Fact]
+    public async Task a_lead_can_stop_the_digest_with_one_click_and_gets_no_more()
+    {
+        await using var app = new TestApp(clock: new ManualClock(new DateTimeOffset(2026, 11, 2, 6, 0, 0, TimeSpan.Zero)));
+        await AddContactAsync(app, SchoolA, "Head", "head@school100004.example.org");
+        await EnrolAsync(app, "A-NIA", "Nia", "Adebayo");
+        app.Clock.Set(new DateTimeOffset(2026, 11, 9, 7, 0, 0, TimeSpan.Zero));
+        await app.TickAsync();
+
+        var digest = File.ReadAllText(Assert.Single(Digests(app)));
+        var url = Eml.Header(digest, "List-Unsubscribe").Trim('<', '>');
+        Assert.Equal("List-Unsubscribe=One-Click", Eml.Header(digest, "List-Unsubscribe-Post"));
+        Assert.Contains(url, Eml.Part(digest, "text/plain"), StringComparison.Ordinal);
+        var page = await app.Anonymous().GetStringAsync(new Uri(url).AbsolutePath);
+        Assert.Contains("school 100004", page, StringComparison.Ordinal);
+        Assert.DoesNotContain("head@", page, StringComparison.Ordinal);
+
+        var response = await app.Anonymous().PostAsync(new Uri(url).AbsolutePath, new FormUrlEncodedContent([new("List-Unsubscribe", "One-Click")]));
+        Assert.Equal(System.Net.HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(0, app.Count("school_contacts"));
+        Assert.Contains("You will not get the weekly summary", await app.Anonymous().GetStringAsync(new Uri(url).AbsolutePath), StringComparison.Ordinal);
+
+        app.Clock.Set(new DateTimeOffset(2026, 11, 16, 7, 0, 0, TimeSpan.Zero));
+        await app.TickAsync();
+        Assert.Single(Digests(app));
     }
 
     [Fact]
