@@ -32,7 +32,6 @@ public sealed partial class EmailComposer
     private readonly IHandlebars _html = Handlebars.Create();
     private readonly ConcurrentDictionary<string, CompiledTemplate> _templates = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, SharedForm> _forms = new(StringComparer.Ordinal);
-    private readonly HandlebarsTemplate<object, object> _escape;
     private readonly EmailAddress _from;
 
     private readonly Preferences.PreferenceTokens _preferences;
@@ -40,7 +39,6 @@ public sealed partial class EmailComposer
     public EmailComposer(IConfiguration configuration, Preferences.PreferenceTokens preferences)
     {
         _preferences = preferences;
-        _escape = _html.Compile("{{v}}");
         var from = configuration["Email:From"];
         var address = new MailAddress(string.IsNullOrWhiteSpace(from) ? DefaultFrom : from);
         _from = new EmailAddress(address.Address, string.IsNullOrEmpty(address.DisplayName) ? null : address.DisplayName);
@@ -81,7 +79,9 @@ public sealed partial class EmailComposer
         var domain = _from.Address.Split('@')[^1];
         var subject = template.Subject(model).Trim();
         var shared = template.Substitutable ? Share(effect.Template, template, model) : null;
-        var (text, html) = shared is null ? (template.Text(model), template.Html(model)) : (Fill(shared.Text, shared), Fill(shared.Html, shared));
+        var (text, html) = shared is null
+            ? (template.Text(model), template.Html(model))
+            : (Fill(_forms[shared.Key].TextSegments, shared.Substitutions), Fill(_forms[shared.Key].HtmlSegments, shared.Substitutions));
         return new EmailMessage($"<{hash}@{domain}>", _from, new EmailAddress(effect.To.Email, effect.To.Name),
             subject, text, html, date, headers, shared);
     }
@@ -109,30 +109,70 @@ public sealed partial class EmailComposer
         {
             var text = template.Text(filled.ToDictionary(f => f.Key, f => (object)$"{TagStart}{f.Key}]]", StringComparer.Ordinal));
             var html = template.Html(filled.ToDictionary(f => f.Key, f => (object)$"{TagStart}{f.Key}:html]]", StringComparer.Ordinal));
-            var used = Tag().Matches(text + html).Select(m => m.Value).ToHashSet(StringComparer.Ordinal);
-            return new SharedForm(text, html, used);
+            return new SharedForm(text, html, Segments(text), Segments(html));
         });
 
         var values = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (var (key, value) in filled)
         {
-            if (form.Tags.Contains($"{TagStart}{key}]]"))
+            if (form.Uses($"{TagStart}{key}]]"))
             {
                 values[$"{TagStart}{key}]]"] = value;
             }
 
-            if (form.Tags.Contains($"{TagStart}{key}:html]]"))
+            if (form.Uses($"{TagStart}{key}:html]]"))
             {
-                values[$"{TagStart}{key}:html]]"] = _escape(new Dictionary<string, object>(StringComparer.Ordinal) { ["v"] = value });
+                values[$"{TagStart}{key}:html]]"] = EscapeHtml(value);
             }
         }
 
         return new SharedContent(shape, form.Text, form.Html, values);
     }
 
+    /// <summary>A value escaped exactly as the HTML templates escape <c>{{value}}</c>: by the same Handlebars encoder.</summary>
+    private string EscapeHtml(string value)
+    {
+        using var writer = new StringWriter(System.Globalization.CultureInfo.InvariantCulture);
+        (_html.Configuration.TextEncoder ?? throw new InvalidOperationException("The HTML templates must escape values.")).Encode(value, writer);
+        return writer.ToString();
+    }
+
+    /// <summary>The form split at its tags, once: literal text, and the tag that follows it (null at the end).</summary>
+    private static List<(string Literal, string? Tag)> Segments(string form)
+    {
+        var segments = new List<(string, string?)>();
+        var at = 0;
+        foreach (Match m in Tag().Matches(form))
+        {
+            segments.Add((form[at..m.Index], m.Value));
+            at = m.Index + m.Length;
+        }
+
+        segments.Add((form[at..], null));
+        return segments;
+    }
+
     /// <summary>Puts each value in place of its tag, in one pass (a value is never searched for tags).</summary>
-    public static string Fill(string form, SharedContent shared) =>
-        Tag().Replace(form, m => shared.Substitutions.TryGetValue(m.Value, out var value) ? value : m.Value);
+    private static string Fill(List<(string Literal, string? Tag)> segments, IReadOnlyDictionary<string, string> values)
+    {
+        var length = 0;
+        foreach (var (literal, tag) in segments)
+        {
+            length += literal.Length + (tag is not null && values.TryGetValue(tag, out var v) ? v.Length : tag?.Length ?? 0);
+        }
+
+        var text = new StringBuilder(length);
+        foreach (var (literal, tag) in segments)
+        {
+            text.Append(literal);
+            if (tag is not null)
+            {
+                text.Append(values.TryGetValue(tag, out var value) ? value : tag);
+            }
+        }
+
+        return text.ToString();
+    }
 
     private const string TagStart = "[[sw:";
 
@@ -153,7 +193,12 @@ public sealed partial class EmailComposer
         !source.Contains(TagStart, StringComparison.Ordinal) &&
         Mustache().Matches(source).All(m => SimpleExpression().IsMatch(m.Groups[1].Value.Trim()));
 
-    private sealed record SharedForm(string Text, string Html, IReadOnlySet<string> Tags);
+    private sealed record SharedForm(string Text, string Html, List<(string Literal, string? Tag)> TextSegments, List<(string Literal, string? Tag)> HtmlSegments)
+    {
+        private readonly HashSet<string> _tags = TextSegments.Concat(HtmlSegments).Where(s => s.Tag is not null).Select(s => s.Tag!).ToHashSet(StringComparer.Ordinal);
+
+        public bool Uses(string tag) => _tags.Contains(tag);
+    }
 
     private static Dictionary<string, object> ModelOf(IReadOnlyDictionary<string, string> fields, IReadOnlyList<IReadOnlyDictionary<string, string>>? rows)
     {

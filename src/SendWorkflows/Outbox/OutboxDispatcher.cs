@@ -107,18 +107,14 @@ public sealed class OutboxDispatcher(
         await using (var tx = await store.BeginAsync(CancellationToken.None))
         {
             var finishedAt = clock.GetUtcNow();
-            foreach (var (item, error, permanent) in outcomes)
+            var done = outcomes.Where(o => o.Error is null).Select(o => o.Item.Id).ToList();
+            await tx.MarkSentAsync(done, finishedAt);
+            sent = done.Count;
+            foreach (var (item, error, permanent) in outcomes.Where(o => o.Error is not null))
             {
-                if (error is null)
-                {
-                    await tx.MarkSentAsync(item.Id, finishedAt);
-                    sent++;
-                    continue;
-                }
-
                 var attempts = item.Attempts + 1;
                 var retryAt = permanent || attempts >= _options.MaxAttempts ? (DateTimeOffset?)null : finishedAt + RetryDelay(attempts);
-                await tx.MarkFailedAsync(item.Id, attempts, retryAt, Truncate(error, 1000));
+                await tx.MarkFailedAsync(item.Id, attempts, retryAt, Truncate(error!, 1000));
                 if (retryAt is null)
                 {
                     dead++;

@@ -122,7 +122,7 @@ public interface IStoreTransaction : IAsyncDisposable
 
     /// <summary>Claims pending effects that are due and not leased by another worker, leasing them until <paramref name="leaseUntil"/>.</summary>
     Task<IReadOnlyList<OutboxItem>> ClaimDueOutboxAsync(DateTimeOffset now, int limit, DateTimeOffset leaseUntil);
-    Task MarkSentAsync(long id, DateTimeOffset now);
+    Task MarkSentAsync(IReadOnlyCollection<long> ids, DateTimeOffset now);
 
     /// <summary>Records a failed attempt; <paramref name="retryAt"/> null means no more attempts (dead).</summary>
     Task MarkFailedAsync(long id, int attempts, DateTimeOffset? retryAt, string error);

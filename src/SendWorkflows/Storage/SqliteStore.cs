@@ -290,8 +290,9 @@ public sealed class SqliteStore : IWorkflowStore, IAsyncDisposable
     public Task<IReadOnlySet<string>> SuppressedAmongAsync(IReadOnlyCollection<string> emails, CancellationToken ct) =>
         emails.Count == 0
             ? Task.FromResult<IReadOnlySet<string>>(new HashSet<string>())
-            : ReadAsync<IReadOnlySet<string>>(async c => (await c.QueryAsync<string>("SELECT email FROM suppressions WHERE email IN @emails",
-                new { emails = emails.Select(e => e.ToLowerInvariant()).Distinct().ToArray() })).ToHashSet(StringComparer.Ordinal), ct);
+            : ReadAsync<IReadOnlySet<string>>(async c => (await c.QueryAsync<string>(
+                "SELECT email FROM suppressions WHERE email IN (SELECT value FROM json_each(@emails))",
+                new { emails = JsonSerializer.Serialize(emails.Select(e => e.ToLowerInvariant()).Distinct()) })).ToHashSet(StringComparer.Ordinal), ct);
 
     public Task<IReadOnlyList<ReminderStanding>> ReminderStandingsAsync(IReadOnlyCollection<Guid> enrolmentIds, CancellationToken ct) =>
         enrolmentIds.Count == 0
@@ -303,8 +304,8 @@ public sealed class SqliteStore : IWorkflowStore, IAsyncDisposable
                        json_extract(state, '$.withdrawnAt') IS NOT NULL,
                        COALESCE(json_extract(state, '$.remindersOff'), 0),
                        json_extract(state, '$.emailBouncedAt') IS NOT NULL
-                FROM enrolments WHERE id IN @ids
-                """, new { ids = enrolmentIds.Select(i => i.ToString()).Distinct().ToArray() }))
+                FROM enrolments WHERE id IN (SELECT value FROM json_each(@ids))
+                """, new { ids = JsonSerializer.Serialize(enrolmentIds.Select(i => i.ToString()).Distinct()) }))
                 .Select(r => new ReminderStanding(Guid.Parse(r.Id), r.Completed != 0, r.Withdrawn != 0, r.Off != 0, r.Bounced != 0)).ToList(), ct);
 
     public Task<IReadOnlyList<EmailDelivery>> DeliveriesAsync(Guid enrolmentId, CancellationToken ct) =>
@@ -643,10 +644,12 @@ public sealed class SqliteStore : IWorkflowStore, IAsyncDisposable
             return rows.OrderBy(r => r.Id).Select(r => r.ToItem()).ToList();
         }
 
-        public Task MarkSentAsync(long id, DateTimeOffset now) =>
-            connection.ExecuteAsync(
-                "UPDATE outbox SET status = 'sent', sent_at = @now, attempts = attempts + 1, lease_until = NULL, last_error = NULL WHERE id = @id",
-                new { id, now = Ms(now) }, transaction);
+        public Task MarkSentAsync(IReadOnlyCollection<long> ids, DateTimeOffset now) =>
+            ids.Count == 0
+                ? Task.CompletedTask
+                : connection.ExecuteAsync(
+                    "UPDATE outbox SET status = 'sent', sent_at = @now, attempts = attempts + 1, lease_until = NULL, last_error = NULL WHERE id IN (SELECT value FROM json_each(@ids))",
+                    new { ids = JsonSerializer.Serialize(ids), now = Ms(now) }, transaction);
 
         public Task MarkFailedAsync(long id, int attempts, DateTimeOffset? retryAt, string error) =>
             connection.ExecuteAsync(
