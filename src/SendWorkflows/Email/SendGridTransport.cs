@@ -93,9 +93,10 @@ public sealed class SendGridTransport : IEmailTransport
                     outcomes[batch[k]] = alone[k];
                 }
 
-                if (alone.Any(o => o is RateLimitedException or OperationCanceledException))
+                // Only a rate limit or shutting down stops the rest; a timeout belongs to the message it happened to.
+                if (alone.FirstOrDefault(o => o is RateLimitedException || (o is OperationCanceledException && ct.IsCancellationRequested)) is { } stop)
                 {
-                    FillRest(outcomes, batches, b + 1, alone.First(o => o is RateLimitedException or OperationCanceledException)!);
+                    FillRest(outcomes, batches, b + 1, stop);
                     break;
                 }
             }

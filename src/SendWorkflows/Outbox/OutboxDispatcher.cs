@@ -168,17 +168,28 @@ public sealed class OutboxDispatcher(
         List<(OutboxItem Item, string Reason)> cancelled,
         CancellationToken ct)
     {
-        var reminders = emails.Where(e => EmailTemplates.IsNonEssential(e.Effect.Template) && e.Item.EnrolmentId is not null)
-            .Select(e => e.Item.EnrolmentId!.Value).ToList();
-        var standings = (await store.ReminderStandingsAsync(reminders, ct)).ToDictionary(s => s.EnrolmentId);
-        var suppressed = await store.SuppressedAmongAsync(emails.Select(e => e.Effect.To.Email).ToList(), ct);
+        Dictionary<Guid, ReminderStanding> standings;
+        IReadOnlySet<string> suppressed;
+        try
+        {
+            var reminders = emails.Where(e => Cancellable(e.Effect.Template) && e.Item.EnrolmentId is not null)
+                .Select(e => e.Item.EnrolmentId!.Value).ToList();
+            standings = (await store.ReminderStandingsAsync(reminders, ct)).ToDictionary(s => s.EnrolmentId);
+            suppressed = await store.SuppressedAmongAsync(emails.Select(e => e.Effect.To.Email).ToList(), ct);
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
+        {
+            // Recorded against each email like any failure, so the pass's other outcomes are kept and back-off applies.
+            outcomes.AddRange(emails.Select(x => (x.Item, (string?)$"{e.GetType().Name}: {e.Message}", false)));
+            return null;
+        }
 
         var sending = new List<OutboxItem>(emails.Count);
         var messages = new List<EmailMessage>(emails.Count);
         foreach (var (item, effect) in emails)
         {
-            if (EmailTemplates.IsNonEssential(effect.Template) && item.EnrolmentId is { } id &&
-                standings.TryGetValue(id, out var standing) && WhyNotWanted(standing) is { } why)
+            if (Cancellable(effect.Template) && item.EnrolmentId is { } id &&
+                standings.TryGetValue(id, out var standing) && WhyNotWanted(standing, effect.Template) is { } why)
             {
                 // Decided while it was due, but the person has finished, left or opted out since: it would be wrong to send it now.
                 cancelled.Add((item, why));
@@ -190,9 +201,17 @@ public sealed class OutboxDispatcher(
             }
             else
             {
-                sending.Add(item);
-                // Dated when the effect was decided, so a resend after a crash is the same message, byte for byte.
-                messages.Add(composer.Compose(item, effect, item.CreatedAt));
+                try
+                {
+                    // Dated when the effect was decided, so a resend after a crash is the same message, byte for byte.
+                    messages.Add(composer.Compose(item, effect, item.CreatedAt));
+                    sending.Add(item);
+                }
+                catch (Exception e)
+                {
+                    // One email that cannot be rendered (a template this release does not have) fails alone.
+                    outcomes.Add((item, $"{e.GetType().Name}: {e.Message}", false));
+                }
             }
         }
 
@@ -214,8 +233,8 @@ public sealed class OutboxDispatcher(
                     // Not this effect's fault: it and the rest of the pass wait until the provider is ready.
                     slowDownUntil ??= e.RetryAt;
                     break;
-                case OperationCanceledException:
-                    break; // not attempted: it waits out its lease
+                case OperationCanceledException when ct.IsCancellationRequested:
+                    break; // shutting down, not attempted: it waits out its lease
                 case PermanentDeliveryException e:
                     outcomes.Add((sending[i], $"refused for good: {e.Message}", true));
                     break;
@@ -233,10 +252,13 @@ public sealed class OutboxDispatcher(
         return slowDownUntil;
     }
 
-    private static string? WhyNotWanted(ReminderStanding s) =>
+    /// <summary>Reminders, and session reminders, can be overtaken by events between being decided and being sent.</summary>
+    private static bool Cancellable(string template) => EmailTemplates.IsNonEssential(template) || template == EmailTemplates.SessionReminder;
+
+    private static string? WhyNotWanted(ReminderStanding s, string template) =>
         s.Completed ? "the person completed the programme before it was sent."
         : s.Withdrawn ? "the person was withdrawn before it was sent."
-        : s.RemindersOff ? "the person turned reminder emails off before it was sent."
+        : s.RemindersOff && EmailTemplates.IsNonEssential(template) ? "the person turned reminder emails off before it was sent."
         : s.EmailBounced ? "the person's address was reported undeliverable before it was sent."
         : null;
 

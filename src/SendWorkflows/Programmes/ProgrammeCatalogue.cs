@@ -106,7 +106,7 @@ public sealed class ProgrammeCatalogue(IWorkflowStore store, TimeProvider clock)
     {
         var document = JsonSerializer.Deserialize<ProgrammeDocument>(stored.Document, ProgrammeDocument.SerializerOptions)!;
         var errors = new FieldErrors();
-        var definition = document.Validate(stored.Id, errors)
+        var definition = document.Validate(stored.Id, errors, sensibleReminders: false)
                          ?? throw new InvalidOperationException($"Stored programme {stored.Id} v{stored.Version} no longer validates: {errors.Summary()}");
         return new ProgrammeVersion(definition, stored.Version, stored.CreatedAt, stored.Document);
     }

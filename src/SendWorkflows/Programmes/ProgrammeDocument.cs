@@ -93,7 +93,13 @@ public sealed partial class ProgrammeDocument
     private const int MaxTextLength = 200;
 
     /// <summary>Validates the document; <paramref name="routeId"/> is the id in the URL, which the body must match.</summary>
-    public ProgrammeDefinition? Validate(string routeId, FieldErrors errors)
+    /// <param name="sensibleReminders">
+    /// Also refuse reminder settings that are well formed but can never be useful (an offset as long as
+    /// the window, a 90-day session reminder). On for a new version; off when loading a stored one, so
+    /// a version accepted by an earlier release keeps working (the decider simply never sends what can
+    /// never come round).
+    /// </param>
+    public ProgrammeDefinition? Validate(string routeId, FieldErrors errors, bool sensibleReminders = true)
     {
         if (Id is null)
         {
@@ -189,7 +195,7 @@ public sealed partial class ProgrammeDocument
 
         var window = RequireDuration(CompletionWindow, "completionWindow", errors, required: true);
 
-        var nudges = Nudges is null ? null : ValidateNudges(Nudges, window, errors);
+        var nudges = Nudges is null ? null : ValidateNudges(Nudges, sensibleReminders ? window : null, sensibleReminders, errors);
         var certificate = ValidateCertificate(Certificate, errors);
         var learningUrl = ValidateLink(LearningUrl, "learningUrl", errors);
         var bookingUrl = ValidateLink(BookingUrl, "bookingUrl", errors);
@@ -219,15 +225,15 @@ public sealed partial class ProgrammeDocument
         return uri.AbsoluteUri;
     }
 
-    private static NudgeSettings? ValidateNudges(NudgesDocument n, TimeSpan? window, FieldErrors errors)
+    private static NudgeSettings? ValidateNudges(NudgesDocument n, TimeSpan? window, bool sensible, FieldErrors errors)
     {
         var reminders = new List<TimeSpan>();
-        if (n.DeadlineReminders is { Count: > MaxDeadlineReminders })
+        if (sensible && n.DeadlineReminders is { Count: > MaxDeadlineReminders })
         {
             errors.Add("nudges.deadlineReminders", $"may list at most {MaxDeadlineReminders} reminders.");
         }
 
-        for (var i = 0; i < Math.Min(n.DeadlineReminders?.Count ?? 0, MaxDeadlineReminders); i++)
+        for (var i = 0; i < Math.Min(n.DeadlineReminders?.Count ?? 0, sensible ? MaxDeadlineReminders : int.MaxValue); i++)
         {
             var field = $"nudges.deadlineReminders[{i}]";
             var d = RequireDuration(n.DeadlineReminders![i], field, errors, required: true);
@@ -242,7 +248,10 @@ public sealed partial class ProgrammeDocument
             }
             else if (reminders.Contains(value))
             {
-                errors.Add(field, "repeats another deadline reminder.");
+                if (sensible)
+                {
+                    errors.Add(field, "repeats another deadline reminder.");
+                }
             }
             else
             {
@@ -256,18 +265,18 @@ public sealed partial class ProgrammeDocument
         var bookSession = ShorterThanWindow(RequireDuration(n.BookSessionAfter, "nudges.bookSessionAfter", errors), window, "nudges.bookSessionAfter", errors);
         var repeatEvery = ShorterThanWindow(RequireDuration(n.RepeatEvery, "nudges.repeatEvery", errors), window, "nudges.repeatEvery", errors);
         var sessionReminder = RequireDuration(n.SessionReminderBefore, "nudges.sessionReminderBefore", errors);
-        if (sessionReminder > MaxSessionReminderBefore)
+        if (sensible && sessionReminder > MaxSessionReminderBefore)
         {
             errors.Add("nudges.sessionReminderBefore", "must be at most 30 days (P30D).");
         }
 
         var minGap = RequireDuration(n.MinGap, "nudges.minGap", errors);
-        if (minGap > MaxMinGap)
+        if (sensible && minGap > MaxMinGap)
         {
             errors.Add("nudges.minGap", "must be at most 60 days (P60D); longer gaps would silence reminders for most of a programme.");
         }
 
-        if (n.MaxRepeats is > 0 && n.RepeatEvery is null)
+        if (sensible && n.MaxRepeats is > 0 && n.RepeatEvery is null)
         {
             errors.Add("nudges.repeatEvery", "is required when maxRepeats is more than zero.");
         }

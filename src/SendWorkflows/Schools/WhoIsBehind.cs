@@ -54,7 +54,7 @@ public static class WhoIsBehind
         }
 
         if (s.Status == EnrolmentStatus.AwaitingLiveSession && nudges?.BookSessionAfter is { } bookAfter &&
-            !HasSessionAhead(s) && now - OnlineModulesDoneAt(s, programme) >= bookAfter)
+            !HasSessionAhead(s, now) && now - OnlineModulesDoneAt(s, programme) >= bookAfter)
         {
             return BehindReason.NoLiveSessionBooked;
         }
@@ -91,7 +91,7 @@ public static class WhoIsBehind
             .Append(s.EnrolledAt)
             .Max();
 
-    /// <summary>A booking not yet attended and not reported missed: the person has a session to go to.</summary>
-    private static bool HasSessionAhead(EnrolmentState s) =>
-        s.Sessions.Values.Any(x => x.Booked && x.AttendedAt is null && !x.MissedReported);
+    /// <summary>A booking not yet attended or reported missed, and not long past: the person has a session to go to.</summary>
+    private static bool HasSessionAhead(EnrolmentState s, DateTimeOffset now) =>
+        NudgePolicy.BookingPendingUntil(s) is { } until && until > now;
 }

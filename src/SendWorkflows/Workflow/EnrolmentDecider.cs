@@ -74,6 +74,8 @@ public static class EnrolmentDecider
                 new(RejectionKind.Conflict, "enrolmentId", "the enrolment is withdrawn; reinstate it before reporting progress."),
             LiveSessionBooked when completed =>
                 new(RejectionKind.Conflict, "enrolmentId", "the enrolment is already completed; no live session is needed."),
+            LiveSessionBooked b when state.LapsedAt is not null && !state.Sessions.ContainsKey(b.SessionId) =>
+                new(RejectionKind.Conflict, "enrolmentId", "the enrolment's deadline has passed; extend it before booking a session."),
             DeadlineExtended when completed =>
                 new(RejectionKind.Conflict, "enrolmentId", "the enrolment is already completed."),
             DeadlineExtended when withdrawn =>
@@ -342,7 +344,7 @@ public static class EnrolmentDecider
         }
 
         // One key per reminder decided: a retried decision finds it already in the outbox.
-        var dedupe = $"{state.Id:N}:{c.Series}:{c.Anchor.ToUnixTimeMilliseconds()}:{state.Nudges[c.Series].Sent}";
+        var dedupe = $"{state.Id:N}:{c.Series}:{state.Nudges[c.Series].Ever}";
         return new EmailEffect(c.Template, dedupe, Recipient(state), model);
     }
 

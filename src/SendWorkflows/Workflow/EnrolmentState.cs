@@ -96,6 +96,7 @@ public sealed record EnrolmentState
 /// <summary>
 /// One reminder series so far. <paramref name="Anchor"/> is the moment the series counts from (the
 /// enrolment, the latest progress, the deadline); when it moves — new progress, an extended deadline —
-/// the series starts again.
+/// the series starts again. <paramref name="Ever"/> counts every reminder of the series, whatever it
+/// was counted from, so each one has its own key in the outbox.
 /// </summary>
-public sealed record NudgeRecord(int Sent, DateTimeOffset LastAt, DateTimeOffset Anchor);
+public sealed record NudgeRecord(int Sent, DateTimeOffset LastAt, DateTimeOffset Anchor, int Ever = 0);

@@ -238,7 +238,7 @@ public sealed class EnrolmentWorkflow(
                     return;
                 }
 
-                var outcome = await ApplyAsync(id, new TimerFired(wakeAt), token, stored);
+                var outcome = await ApplyAsync(id, new TimerFired(wakeAt, stored.Version), token, stored);
                 if (outcome.Status == ApplyStatus.Applied && (outcome.Enrolment?.NextWakeAt is null || outcome.Enrolment.NextWakeAt > now))
                 {
                     Interlocked.Increment(ref fired);

@@ -43,7 +43,7 @@ public static class NudgePolicy
         }
 
         var list = new List<NudgeCandidate>();
-        if (n.SessionReminderBefore is { } before)
+        if (n.SessionReminderBefore is { } before && s.LapsedAt is null)
         {
             foreach (var (id, session) in s.Sessions)
             {
@@ -84,7 +84,9 @@ public static class NudgePolicy
                 AddRepeating(reminders, s, n, EmailTemplates.Stalled, EmailTemplates.Stalled, LatestProgress(s), stalled, 4);
             }
 
-            if (s.Status is EnrolmentStatus.InProgress or EnrolmentStatus.AwaitingLiveSession && !HasUpcomingBooking(s) &&
+            var bookedUntil = BookingPendingUntil(s);
+            var noBooking = bookedUntil is null || bookedUntil <= now;
+            if (s.Status is EnrolmentStatus.InProgress or EnrolmentStatus.AwaitingLiveSession && noBooking &&
                 LatestMissed(s) is var (missedId, missedAt) && missedId is not null)
             {
                 var series = $"{EmailTemplates.MissedSession}:{missedId}";
@@ -94,9 +96,11 @@ public static class NudgePolicy
                 }
             }
 
-            if (s.Status == EnrolmentStatus.AwaitingLiveSession && !HasUpcomingBooking(s) && n.BookSessionAfter is { } bookAfter)
+            if (s.Status == EnrolmentStatus.AwaitingLiveSession && n.BookSessionAfter is { } bookAfter)
             {
-                AddRepeating(reminders, s, n, EmailTemplates.BookSession, EmailTemplates.BookSession, ModulesDoneAt(s, programme), bookAfter, 3);
+                // While a booking is pending this waits; a booking whose register never came stops holding it a week after the session.
+                AddRepeating(reminders, s, n, EmailTemplates.BookSession, EmailTemplates.BookSession, ModulesDoneAt(s, programme), bookAfter, 3,
+                    notBefore: bookedUntil);
             }
 
             foreach (var offset in n.DeadlineReminders)
@@ -189,7 +193,8 @@ public static class NudgePolicy
         foreach (var c in settled)
         {
             var sent = Record(s, c.Series, c.Anchor)?.Sent ?? 0;
-            records = records.SetItem(c.Series, new NudgeRecord(sent + 1, now, c.Anchor));
+            var ever = s.Nudges.TryGetValue(c.Series, out var previous) ? Math.Max(previous.Ever, previous.Sent) : 0;
+            records = records.SetItem(c.Series, new NudgeRecord(sent + 1, now, c.Anchor, ever + 1));
         }
 
         return (s with { Nudges = records }, send);
@@ -197,19 +202,50 @@ public static class NudgePolicy
 
     private static void AddRepeating(
         List<(string, string, DateTimeOffset, DateTimeOffset, int, string?)> reminders,
-        EnrolmentState s, NudgeSettings n, string series, string template, DateTimeOffset anchor, TimeSpan after, int priority)
+        EnrolmentState s, NudgeSettings n, string series, string template, DateTimeOffset anchor, TimeSpan after, int priority,
+        DateTimeOffset? notBefore = null)
     {
         var record = Record(s, series, anchor);
         var sent = record?.Sent ?? 0;
+        DateTimeOffset due;
         if (sent == 0)
         {
-            reminders.Add((series, template, anchor, anchor + after, priority, null));
+            due = anchor + after;
         }
         else if (n.RepeatEvery is { } every && sent <= n.MaxRepeats)
         {
-            reminders.Add((series, template, anchor, record!.LastAt + every, priority, null));
+            due = record!.LastAt + every;
         }
+        else
+        {
+            return;
+        }
+
+        reminders.Add((series, template, anchor, notBefore is { } floor && floor > due ? floor : due, priority, null));
     }
+
+    /// <summary>
+    /// How long the person's bookings stand in the way of "book a session": until a week after the
+    /// latest booked session they have neither attended nor been marked absent from (a register can
+    /// come late; one that never comes must not silence the reminders for good). Null: no booking.
+    /// </summary>
+    public static DateTimeOffset? BookingPendingUntil(EnrolmentState s)
+    {
+        DateTimeOffset? until = null;
+        foreach (var x in s.Sessions.Values)
+        {
+            if (x is { Booked: true, AttendedAt: null, MissedReported: false })
+            {
+                var end = (x.StartsAt ?? DateTimeOffset.MaxValue - RegisterGrace) + RegisterGrace;
+                until = until is null || end > until ? end : until;
+            }
+        }
+
+        return until;
+    }
+
+    /// <summary>How long after a session its register may still arrive.</summary>
+    public static readonly TimeSpan RegisterGrace = TimeSpan.FromDays(7);
 
     /// <summary>The series' record if it counts from <paramref name="anchor"/>; a series counted from another moment has started again.</summary>
     private static NudgeRecord? Record(EnrolmentState s, string series, DateTimeOffset anchor) =>
@@ -245,10 +281,6 @@ public static class NudgePolicy
 
         return latest;
     }
-
-    /// <summary>A booked session the person has neither attended nor been marked absent from.</summary>
-    public static bool HasUpcomingBooking(EnrolmentState s) =>
-        s.Sessions.Values.Any(x => x is { Booked: true, AttendedAt: null, MissedReported: false });
 
     private static (string? Id, DateTimeOffset At) LatestMissed(EnrolmentState s)
     {

@@ -44,8 +44,13 @@ public sealed record Reinstated : WorkflowEvent;
 
 public sealed record ContactDetailsChanged(StaffMember Staff) : WorkflowEvent;
 
-/// <summary>The enrolment's next-wake time has come; <paramref name="DueAt"/> is the wake time that fired.</summary>
-public sealed record TimerFired(DateTimeOffset DueAt) : WorkflowEvent;
+/// <summary>
+/// The enrolment's next-wake time has come; <paramref name="DueAt"/> is the wake time that fired, and
+/// <paramref name="Version"/> the state it fired on. Two workers firing the same timer make the same
+/// key, so only one counts; a later wake that happens to fall on the same moment (reminders held to
+/// the same Monday 08:00) is a new timer, because the state has moved on.
+/// </summary>
+public sealed record TimerFired(DateTimeOffset DueAt, long? Version = null) : WorkflowEvent;
 
 /// <summary>An admin revoked the enrolment's certificate <paramref name="Number"/>.</summary>
 public sealed record CertificateRevoked(string Number, string Reason) : WorkflowEvent;
@@ -65,7 +70,7 @@ public static class EventKeys
         ModuleCompleted m => $"module:{m.ModuleId}:{m.CompletedAt.UtcTicks}",
         SessionAttended a => $"attended:{a.SessionId}:{a.AttendedAt.UtcTicks}",
         SessionMissed m => $"missed:{m.SessionId}",
-        TimerFired t => $"timer:{t.DueAt.UtcTicks}",
+        TimerFired t => t.Version is { } version ? $"timer:{t.DueAt.UtcTicks}:{version}" : $"timer:{t.DueAt.UtcTicks}",
         CertificateRevoked r => $"revoked:{r.Number}",
         // Bookings and lifecycle changes may legitimately repeat (book, cancel, book again; withdraw, reinstate, withdraw again); a retried
         // HTTP request is recognised by its Idempotency-Key instead, and the decider treats a
