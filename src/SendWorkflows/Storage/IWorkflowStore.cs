@@ -156,6 +156,15 @@ public interface IStoreTransaction : IAsyncDisposable
     /// <summary>Records the school's digest for its week; false when that week's digest is already recorded.</summary>
     Task<bool> InsertSchoolDigestAsync(SchoolDigestRecord digest);
 
+    /// <summary>The person's enrolments on every programme, by school and their id in the school's systems.</summary>
+    Task<IReadOnlyList<Guid>> FindEnrolmentIdsAsync(string schoolUrn, string externalId);
+
+    /// <summary>Those of these xAPI statement ids that are already stored, with what they are compared by.</summary>
+    Task<IReadOnlyList<StoredXapiStatement>> FindXapiStatementsAsync(IReadOnlyCollection<Guid> ids);
+
+    /// <summary>Stores an xAPI statement; false when one with its id is already stored.</summary>
+    Task<bool> InsertXapiStatementAsync(XapiStatementRecord statement);
+
     Task CommitAsync();
 }
 
@@ -221,5 +230,12 @@ public sealed record SchoolContact(Guid Id, string SchoolUrn, string Name, strin
 
 /// <summary>One school's digest for one week: how many people were listed and behind, and how many emails went out.</summary>
 public sealed record SchoolDigestRecord(string SchoolUrn, DateOnly WeekStart, int PeopleListed, int PeopleBehind, int Emails, DateTimeOffset CreatedAt);
+
+/// <summary>An xAPI statement as stored: the statement's JSON and what a repeat of its id is compared by.</summary>
+public sealed record XapiStatementRecord(
+    Guid Id, Guid? EnrolmentId, string Verb, string ContentHash, DateTimeOffset? OccurredAt, string Statement, Guid ClientId, DateTimeOffset StoredAt);
+
+/// <summary>What a stored xAPI statement is compared by when its id arrives again.</summary>
+public sealed record StoredXapiStatement(Guid Id, string ContentHash, DateTimeOffset? OccurredAt);
 
 public sealed record StoredResponse(string RequestHash, int? StatusCode, string? ContentType, byte[]? Body);

@@ -721,6 +721,32 @@ public sealed class SqliteStore : IWorkflowStore, IAsyncDisposable
                 """,
                 new { d.SchoolUrn, weekStart = Day(d.WeekStart), d.PeopleListed, d.PeopleBehind, d.Emails, createdAt = Ms(d.CreatedAt) }, transaction) == 1;
 
+        public async Task<IReadOnlyList<Guid>> FindEnrolmentIdsAsync(string schoolUrn, string externalId) =>
+            (await connection.QueryAsync<string>(
+                "SELECT id FROM enrolments WHERE school_urn = @schoolUrn AND external_id = @externalId ORDER BY programme_id",
+                new { schoolUrn, externalId }, transaction)).Select(Guid.Parse).ToList();
+
+        public async Task<IReadOnlyList<StoredXapiStatement>> FindXapiStatementsAsync(IReadOnlyCollection<Guid> ids) =>
+            ids.Count == 0
+                ? []
+                : (await connection.QueryAsync<XapiStatementRow>(
+                    "SELECT id, content_hash AS ContentHash, occurred_at AS OccurredAt FROM xapi_statements WHERE id IN (SELECT value FROM json_each(@ids))",
+                    new { ids = JsonSerializer.Serialize(ids.Select(XapiId).Distinct()) }, transaction))
+                .Select(r => new StoredXapiStatement(Guid.Parse(r.Id), r.ContentHash, At(r.OccurredAt))).ToList();
+
+        public async Task<bool> InsertXapiStatementAsync(XapiStatementRecord s) =>
+            await connection.ExecuteAsync(
+                """
+                INSERT INTO xapi_statements (id, enrolment_id, verb, content_hash, occurred_at, statement, client_id, stored_at)
+                VALUES (@id, @enrolmentId, @Verb, @ContentHash, @occurredAt, @Statement, @clientId, @storedAt)
+                ON CONFLICT (id) DO NOTHING
+                """,
+                new
+                {
+                    id = XapiId(s.Id), enrolmentId = s.EnrolmentId?.ToString(), s.Verb, s.ContentHash, occurredAt = Ms(s.OccurredAt),
+                    s.Statement, clientId = s.ClientId.ToString(), storedAt = Ms(s.StoredAt),
+                }, transaction) == 1;
+
         public async Task CommitAsync()
         {
             _ended = true;
@@ -765,7 +791,17 @@ public sealed class SqliteStore : IWorkflowStore, IAsyncDisposable
 
     private static string StatusName(EnrolmentStatus status) => JsonNamingPolicy.SnakeCaseLower.ConvertName(status.ToString());
 
+    /// <summary>Statement ids are kept in the UUID's standard lower-case form, however they were sent.</summary>
+    private static string XapiId(Guid id) => id.ToString("D");
+
     // Row shapes are classes with setters: Dapper fills them by column name whatever type SQLite reports for a NULL.
+    private sealed class XapiStatementRow
+    {
+        public string Id { get; set; } = "";
+        public string ContentHash { get; set; } = "";
+        public long? OccurredAt { get; set; }
+    }
+
     private sealed class EnrolmentRow
     {
         public string State { get; set; } = "";
