@@ -14,6 +14,7 @@ using SendWorkflows.Progress;
 using SendWorkflows.Schools;
 using SendWorkflows.Storage;
 using SendWorkflows.Workflow;
+using SendWorkflows.Xapi;
 
 namespace SendWorkflows.Hosting;
 
@@ -61,6 +62,8 @@ public static class AppSetup
         services.AddSingleton<Preferences.PreferenceTokens>();
         services.AddSingleton<Certificates.CertificateRenderer>();
         services.AddSingleton<Certificates.CertificateIssuer>();
+        services.AddSingleton<StatementReader>();
+        services.AddSingleton<StatementProgress>();
         services.AddHostedService<WorkflowLoop>();
         return builder;
     }
@@ -135,6 +138,7 @@ public static class AppSetup
             StatusCodeSelector = e => e is BadHttpRequestException bad ? bad.StatusCode : StatusCodes.Status500InternalServerError,
         });
         app.UseStatusCodePages();
+        app.UseXapiHeaders();
         app.UseRouting();
         app.UseAuthentication();
         app.UseAuthorization();
@@ -157,6 +161,8 @@ public static class AppSetup
         app.MapCertificates(api);
         app.MapSendGridEventWebhook();
         app.MapPreferences();
+        // xAPI's own address, outside /api/v1 as learning platforms expect an LRS endpoint; a key is still required.
+        app.MapXapi();
         return app;
     }
 

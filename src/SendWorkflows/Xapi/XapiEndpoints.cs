@@ -1,0 +1,244 @@
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
+using Microsoft.AspNetCore.Http.HttpResults;
+using SendWorkflows.Clients;
+using SendWorkflows.Enrolments;
+using SendWorkflows.Http;
+using SendWorkflows.Storage;
+using SendWorkflows.Workflow;
+
+namespace SendWorkflows.Xapi;
+
+/// <summary>
+/// <c>POST /xapi/statements</c> (xAPI 1.0.3, Part Three §2.1.2): one statement or an array, answered
+/// with their ids in order. A batch is stored whole or not at all, together with the progress it
+/// reports. A statement id already stored with the same content changes nothing; with other content
+/// the batch is refused (409). The service takes statements from learning platforms; it does not
+/// serve them back, so it is a statement receiver, not a full learning record store.
+/// </summary>
+public static partial class XapiEndpoints
+{
+    public const string Prefix = "/xapi";
+    public const string VersionHeader = "X-Experience-API-Version";
+    public const string ConsistentThroughHeader = "X-Experience-API-Consistent-Through";
+
+    /// <summary>The version this service follows, sent on every xAPI response.</summary>
+    public const string Version = "1.0.3";
+
+    public const long MaxBodyBytes = 1024 * 1024;
+    public const int MaxStatements = 1_000;
+
+    public static bool Owns(PathString path) => path.StartsWithSegments(Prefix, StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>Every response on the xAPI routes, errors and challenges included, says which version it speaks.</summary>
+    public static IApplicationBuilder UseXapiHeaders(this IApplicationBuilder app) =>
+        app.Use((http, next) =>
+        {
+            if (Owns(http.Request.Path))
+            {
+                http.Response.OnStarting(() =>
+                {
+                    var now = http.RequestServices.GetRequiredService<TimeProvider>().GetUtcNow();
+                    http.Response.Headers[VersionHeader] = Version;
+                    // Statements are stored before the answer goes out, so everything stored until now can be read.
+                    http.Response.Headers[ConsistentThroughHeader] = now.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture);
+                    return Task.CompletedTask;
+                });
+            }
+
+            return next(http);
+        });
+
+    public static IEndpointRouteBuilder MapXapi(this IEndpointRouteBuilder app)
+    {
+        app.MapPost($"{Prefix}/statements", PostStatementsAsync).RequireAuthorization().WithTags("xAPI")
+            .Accepts<JsonElement>("application/json")
+            .WithSummary("xAPI 1.0.3 statements, one or an array, with the X-Experience-API-Version header; answers their ids in order " +
+                         "(admin, lms, or a school for its own people).");
+        return app;
+    }
+
+    private static async Task<Results<Ok<string[]>, ProblemHttpResult>> PostStatementsAsync(
+        HttpContext http, IWorkflowStore store, StatementReader reader, StatementProgress progress, EnrolmentWorkflow workflow,
+        TimeProvider clock, CancellationToken ct)
+    {
+        var request = http.Request;
+        if (VersionProblem(request.Headers[VersionHeader].ToString()) is { } versionProblem)
+        {
+            return versionProblem;
+        }
+
+        var caller = http.Caller();
+        if (!caller.IsAdmin && !caller.Has(Scopes.Lms) && !caller.HasAnySchool)
+        {
+            return Problems.Forbidden("Authorization", "only an admin, lms or school key may send statements.");
+        }
+
+        if (request.Query.Count > 0)
+        {
+            return Problems.Field(request.Query.Keys.First(), "is not a parameter of POST /xapi/statements.");
+        }
+
+        if (!JsonBody.IsJson(request))
+        {
+            return Problems.Field("Content-Type", "must be application/json (attachments are accepted by fileUrl, not as multipart/mixed).",
+                StatusCodes.Status415UnsupportedMediaType);
+        }
+
+        var (bytes, tooLarge) = await JsonBody.ReadLimitedAsync(request, MaxBodyBytes, ct);
+        if (tooLarge is not null)
+        {
+            return tooLarge;
+        }
+
+        var (statements, problem) = Read(bytes!, reader);
+        if (problem is not null)
+        {
+            return problem;
+        }
+
+        return await StoreAsync(statements!, http, store, progress, workflow, clock, ct);
+    }
+
+    /// <summary>
+    /// xAPI 1.0.3 Part Three §3.3: a request says which version it follows; 1.0 and any 1.0.x are
+    /// accepted (1.0 meaning 1.0.0), anything else is refused.
+    /// </summary>
+    private static ProblemHttpResult? VersionProblem(string value) =>
+        value.Length == 0
+            ? Problems.Field(VersionHeader, $"is required: the xAPI version the request follows, such as {Version}.")
+            : AcceptedVersion().IsMatch(value)
+                ? null
+                : Problems.Field(VersionHeader, $"'{(value.Length > 20 ? value[..20] + "…" : value)}' is not supported; this service speaks xAPI 1.0.x ({Version}).");
+
+    private static (IReadOnlyList<XapiStatement>? Statements, ProblemHttpResult? Problem) Read(byte[] bytes, StatementReader reader)
+    {
+        JsonDocument document;
+        try
+        {
+            document = JsonDocument.Parse(bytes, new JsonDocumentOptions { AllowDuplicateProperties = false, MaxDepth = 64 });
+        }
+        catch (JsonException e)
+        {
+            return (null, Problems.Field("body", $"is not valid JSON (line {e.LineNumber + 1}, byte {e.BytePositionInLine}): {Brief(e.Message)}"));
+        }
+
+        using (document)
+        {
+            var root = document.RootElement;
+            List<(JsonElement Statement, string Field)>? items = root.ValueKind switch
+            {
+                JsonValueKind.Object => [(root, "")],
+                JsonValueKind.Array => root.EnumerateArray().Select((s, i) => (s, $"[{i}].")).ToList(),
+                _ => null,
+            };
+            if (items is not { Count: > 0 and <= MaxStatements })
+            {
+                return (null, Problems.Field("body", $"must be a statement (an object) or an array of 1 to {MaxStatements} statements."));
+            }
+
+            var errors = new FieldErrors();
+            var statements = new List<XapiStatement>(items.Count);
+            var seen = new Dictionary<Guid, string>();
+            foreach (var (element, field) in items)
+            {
+                // Cloned: the statements outlive the document they were read from.
+                if (reader.Read(element.Clone(), field, errors) is not { } statement)
+                {
+                    continue;
+                }
+
+                if (!statement.IdAssigned && !seen.TryAdd(statement.Id, field))
+                {
+                    errors.Add(field + "id", $"is the id of statement {seen[statement.Id].TrimEnd('.')} as well; ids in a batch must differ.");
+                    continue;
+                }
+
+                statements.Add(statement);
+            }
+
+            return errors.Any ? (null, Problems.Invalid(errors)) : (statements, null);
+        }
+    }
+
+    /// <summary>
+    /// Stores the statements and applies the progress they report in one transaction: if any statement
+    /// is refused, nothing of the batch is kept. Statements already stored under their id are compared,
+    /// not applied again.
+    /// </summary>
+    private static async Task<Results<Ok<string[]>, ProblemHttpResult>> StoreAsync(
+        IReadOnlyList<XapiStatement> statements, HttpContext http, IWorkflowStore store, StatementProgress progress, EnrolmentWorkflow workflow,
+        TimeProvider clock, CancellationToken ct)
+    {
+        var caller = http.Caller();
+        var outcomes = new List<ApplyOutcome>();
+        await using (var tx = await store.BeginAsync(ct))
+        {
+            var now = clock.GetUtcNow();
+            var stored = (await tx.FindXapiStatementsAsync(statements.Where(s => !s.IdAssigned).Select(s => s.Id).ToList()))
+                .ToDictionary(s => s.Id);
+            foreach (var statement in statements)
+            {
+                if (stored.TryGetValue(statement.Id, out var earlier))
+                {
+                    if (earlier.ContentHash != statement.ContentHash || !StatementComparison.SameTimestamp(earlier.OccurredAt, statement.Timestamp))
+                    {
+                        return Problems.Conflict(statement.Field + "id", "a different statement with this id is already stored; statements never change.");
+                    }
+
+                    continue;
+                }
+
+                var meaning = await progress.MeaningAsync(tx, statement, caller, http.Request, now, ct);
+                if (meaning.Problem is not null)
+                {
+                    return meaning.Problem;
+                }
+
+                if (meaning.Event is { } evt)
+                {
+                    var outcome = await workflow.ApplyInAsync(tx, meaning.EnrolmentId!.Value, evt, ct);
+                    if (outcome.Rejection is { } rejection)
+                    {
+                        var field = rejection.Field == "moduleId" ? "object.id" : meaning.EnrolmentField[statement.Field.Length..];
+                        return EnrolmentAccess.ToProblem(rejection with { Field = field }, statement.Field.Length == 0 ? null : statement.Field.TrimEnd('.'));
+                    }
+
+                    outcomes.Add(outcome);
+                }
+
+                await tx.InsertXapiStatementAsync(new XapiStatementRecord(statement.Id, meaning.EnrolmentId, statement.Verb, statement.ContentHash,
+                    statement.Timestamp, StoredJson(statement), caller.ClientId, now));
+            }
+
+            await tx.CommitAsync();
+        }
+
+        foreach (var outcome in outcomes)
+        {
+            workflow.NotifyIfEffects(outcome);
+        }
+
+        return TypedResults.Ok(statements.Select(s => s.Id.ToString("D")).ToArray());
+    }
+
+    /// <summary>The statement as it came, with the id it was given if it came without one.</summary>
+    private static string StoredJson(XapiStatement statement)
+    {
+        if (!statement.IdAssigned)
+        {
+            return statement.Json.GetRawText();
+        }
+
+        var json = JsonNode.Parse(statement.Json.GetRawText())!.AsObject();
+        json.Insert(0, "id", statement.Id.ToString("D"));
+        return json.ToJsonString();
+    }
+
+    private static string Brief(string message) => message.Length > 200 ? message[..200] + "…" : message;
+
+    [GeneratedRegex(@"^1\.0(?:\.\d+)?$", RegexOptions.CultureInvariant)]
+    private static partial Regex AcceptedVersion();
+}
