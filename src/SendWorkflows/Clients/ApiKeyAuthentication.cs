@@ -9,7 +9,7 @@ using SendWorkflows.Storage;
 namespace SendWorkflows.Clients;
 
 /// <summary>
-/// <c>Authorization: Bearer &lt;api key&gt;</c>. Key lookups are cached for a few seconds to keep the
+/// <c>Authorization: Bearer &lt;api key&gt;</c> (and HTTP Basic on the xAPI routes). Key lookups are cached for a few seconds to keep the
 /// hot path off the database; a revocation made on this instance takes effect at once, one made on
 /// another instance within the cache time.
 /// </summary>
@@ -32,12 +32,12 @@ public sealed class ApiKeyAuthenticationHandler(
             return AuthenticateResult.NoResult();
         }
 
-        if (!header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) || header.Length > 200)
+        if (header.Length > 400 || KeyFrom(header) is not { } key)
         {
             return AuthenticateResult.Fail("The Authorization header must be 'Bearer <api key>'.");
         }
 
-        var hash = ApiKeys.Hash(header["Bearer ".Length..].Trim());
+        var hash = ApiKeys.Hash(key);
         var client = await cache.GetOrLoadAsync(hash, () => store.FindClientByKeyHashAsync(hash, Context.RequestAborted));
         if (client is null || client.RevokedAt is not null)
         {
@@ -49,10 +49,40 @@ public sealed class ApiKeyAuthenticationHandler(
         return AuthenticateResult.Success(new AuthenticationTicket(new ClaimsPrincipal(new ClaimsIdentity(claims, SchemeName)), SchemeName));
     }
 
+    /// <summary>
+    /// The key from <c>Bearer &lt;key&gt;</c>; on the xAPI routes also from HTTP Basic with the key as the
+    /// password, because that is how learning platforms are configured to talk to a learning record store.
+    /// </summary>
+    private string? KeyFrom(string header)
+    {
+        if (header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
+        {
+            return header["Bearer ".Length..].Trim();
+        }
+
+        if (!Xapi.XapiEndpoints.Owns(Request.Path) || !header.StartsWith("Basic ", StringComparison.OrdinalIgnoreCase))
+        {
+            return null;
+        }
+
+        try
+        {
+            var credentials = System.Text.Encoding.UTF8.GetString(Convert.FromBase64String(header["Basic ".Length..].Trim()));
+            var colon = credentials.IndexOf(':', StringComparison.Ordinal);
+            return colon >= 0 && colon < credentials.Length - 1 ? credentials[(colon + 1)..] : null;
+        }
+        catch (FormatException)
+        {
+            return null;
+        }
+    }
+
     protected override Task HandleChallengeAsync(AuthenticationProperties properties)
     {
         Response.StatusCode = StatusCodes.Status401Unauthorized;
-        Response.Headers.WWWAuthenticate = "Bearer";
+        Response.Headers.WWWAuthenticate = Xapi.XapiEndpoints.Owns(Request.Path)
+            ? new Microsoft.Extensions.Primitives.StringValues(["Bearer", "Basic realm=\"xAPI\""])
+            : "Bearer";
         return WriteProblemAsync(StatusCodes.Status401Unauthorized, "An API key is required.",
             "Send 'Authorization: Bearer <api key>' with a key that has not been revoked.");
     }
