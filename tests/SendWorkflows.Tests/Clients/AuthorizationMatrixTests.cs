@@ -101,6 +101,23 @@ public sealed class AuthorizationMatrixTests
             (c, externalId) => c.PostAsJsonAsync("/api/v1/progress",
                 new { programmeId = TestApp.Programme, schoolUrn = SchoolA, externalId, moduleId = "identification" }),
             who => Only(who, 200, Who.Admin, Who.SchoolA, Who.Lms)),
+        new("POST /xapi/statements", EnrolInA,
+            (c, id) =>
+            {
+                var request = new HttpRequestMessage(HttpMethod.Post, "/xapi/statements")
+                {
+                    Content = JsonContent.Create(new
+                    {
+                        actor = new { mbox = "mailto:learner@school.example.org" },
+                        verb = new { id = "http://adlnet.gov/expapi/verbs/completed" },
+                        @object = new { id = $"https://send.example.org/programmes/{TestApp.Programme}/modules/identification" },
+                        context = new { registration = id },
+                    }),
+                };
+                request.Headers.Add("X-Experience-API-Version", "1.0.3");
+                return c.SendAsync(request);
+            },
+            who => ForEnrolmentOfA(who, 200, Who.Lms)),
         new("POST /api/v1/enrolments/{id}/withdrawal", EnrolInA,
             (c, id) => c.PostAsync($"/api/v1/enrolments/{id}/withdrawal", null),
             who => ForEnrolmentOfA(who, 200)),
