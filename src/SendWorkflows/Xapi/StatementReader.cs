@@ -202,7 +202,21 @@ public sealed partial class StatementReader(TimeProvider clock)
             }
         }
 
-        public double? Number(JsonElement value, string field) => Kind(value, field, JsonValueKind.Number, "a number") ? value.GetDouble() : null;
+        public double? Number(JsonElement value, string field)
+        {
+            if (!Kind(value, field, JsonValueKind.Number, "a number"))
+            {
+                return null;
+            }
+
+            if (value.TryGetDouble(out var number) && double.IsFinite(number))
+            {
+                return number;
+            }
+
+            Add(field, "is too large a number to store.");
+            return null;
+        }
 
         public void LanguageMap(JsonElement value, string field)
         {

@@ -319,6 +319,7 @@ public sealed class XapiStatementTests
     [InlineData("""{"actor":{"mbox":"mailto:a@b.org"},"verb":{"id":"http://adlnet.gov/expapi/verbs/experienced","display":{"not a tag!":"x"}},"object":{"id":"https://x.org/a"}}""", "verb.display.not a tag!")]
     [InlineData("""{"actor":{"mbox":"mailto:a@b.org"},"verb":{"id":"http://adlnet.gov/expapi/verbs/experienced"},"object":{"id":"https://x.org/a"},"result":{"score":{"scaled":1.5}}}""", "result.score.scaled")]
     [InlineData("""{"actor":{"mbox":"mailto:a@b.org"},"verb":{"id":"http://adlnet.gov/expapi/verbs/experienced"},"object":{"id":"https://x.org/a"},"result":{"success":"true"}}""", "result.success")]
+    [InlineData("""{"actor":{"mbox":"mailto:a@b.org"},"verb":{"id":"http://adlnet.gov/expapi/verbs/experienced"},"object":{"id":"https://x.org/a"},"result":{"score":{"raw":1e400}}}""", "result.score.raw")]
     [InlineData("""{"actor":{"mbox":"mailto:a@b.org"},"verb":{"id":"http://adlnet.gov/expapi/verbs/experienced"},"object":{"id":"https://x.org/a"},"result":{"duration":"1 hour"}}""", "result.duration")]
     [InlineData("""{"actor":{"mbox":"mailto:a@b.org"},"verb":{"id":"http://adlnet.gov/expapi/verbs/experienced"},"object":{"id":"https://x.org/a"},"context":{"registration":"abc"}}""", "context.registration")]
     [InlineData("""{"actor":{"mbox":"mailto:a@b.org"},"verb":{"id":"http://adlnet.gov/expapi/verbs/experienced"},"object":{"id":"https://x.org/a"},"version":"2.0.0"}""", "version")]
