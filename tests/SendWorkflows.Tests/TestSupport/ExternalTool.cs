@@ -31,7 +31,19 @@ public static class ExternalTool
         using var process = Process.Start(start)!;
         var output = process.StandardOutput.ReadToEndAsync();
         var errors = process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync(new CancellationTokenSource(TimeSpan.FromSeconds(60)).Token);
+        // A guard against a hung tool, not a measure of speed: publishing the Functions package on a
+        // machine busy with the rest of the suite can take several minutes.
+        using var guard = new CancellationTokenSource(TimeSpan.FromMinutes(5));
+        try
+        {
+            await process.WaitForExitAsync(guard.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true);
+            throw;
+        }
+
         Assert.True(process.ExitCode == 0, $"{tool} {string.Join(' ', arguments)} failed: {await errors}");
         return await output;
     }
