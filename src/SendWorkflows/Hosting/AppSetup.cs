@@ -1,5 +1,6 @@
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Diagnostics;
+using Microsoft.Extensions.Options;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using SendWorkflows.Certificates;
 using SendWorkflows.Clients;
@@ -13,6 +14,7 @@ using SendWorkflows.Programmes;
 using SendWorkflows.Progress;
 using SendWorkflows.Schools;
 using SendWorkflows.Storage;
+using SendWorkflows.Webhooks;
 using SendWorkflows.Workflow;
 
 namespace SendWorkflows.Hosting;
@@ -43,10 +45,16 @@ public static class AppSetup
         services.Configure<WorkflowOptions>(configuration.GetSection("Workflow"));
         services.Configure<OutboxOptions>(configuration.GetSection("Outbox"));
         services.Configure<DigestOptions>(configuration.GetSection("Digest"));
+        services.Configure<WebhookOptions>(configuration.GetSection("Webhooks"));
 
         services.AddSingleton<IWorkflowStore>(_ => CreateStore(configuration));
         services.AddHttpClient(SendGridTransport.HttpClientName, client => client.Timeout = TimeSpan.FromSeconds(30));
         services.AddSingleton<IEmailTransport>(sp => CreateTransport(configuration, sp));
+        services.AddHttpClient(WebhookSender.HttpClientName)
+            .ConfigureHttpClient((sp, client) => client.Timeout = sp.GetRequiredService<IOptions<WebhookOptions>>().Value.Timeout)
+            .ConfigurePrimaryHttpMessageHandler(sp => WebhookNetwork.Handler(
+                sp.GetRequiredService<IOptions<WebhookOptions>>().Value.AllowPrivateNetworks ?? sp.GetRequiredService<IHostEnvironment>().IsDevelopment()));
+        services.AddSingleton<WebhookSender>();
         services.AddSingleton<ProgrammeCatalogue>();
         services.AddSingleton<WorkSignal>();
         services.AddSingleton<EnrolmentWorkflow>();
@@ -154,6 +162,7 @@ public static class AppSetup
         api.MapOutbox();
         api.MapTemplatePreviews();
         api.MapSchoolContacts();
+        api.MapWebhooks();
         app.MapCertificates(api);
         app.MapSendGridEventWebhook();
         app.MapPreferences();
