@@ -40,6 +40,14 @@ public static class AppSetup
         services.AddAuthentication(ApiKeyAuthenticationHandler.SchemeName)
             .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(ApiKeyAuthenticationHandler.SchemeName, null);
         services.AddAuthorization();
+        services.AddOptions<RateLimitOptions>().Bind(configuration.GetSection("RateLimits"))
+            .Validate(o => o.IsValid, "RateLimits: TokenLimit and TokensPerPeriod must be at least 1, TokensPerPeriod at most TokenLimit, and ReplenishmentPeriod more than zero.")
+            .ValidateOnStart();
+        services.AddRateLimiter(o =>
+        {
+            o.RejectionStatusCode = StatusCodes.Status429TooManyRequests;
+            o.AddPolicy<string, ApiKeyRateLimitPolicy>(ApiKeyRateLimitPolicy.Name);
+        });
 
         services.TryAddSingleton(TimeProvider.System);
         services.Configure<WorkflowOptions>(configuration.GetSection("Workflow"));
@@ -92,6 +100,7 @@ public static class AppSetup
             StatusCodes.Status404NotFound => ("path", "no such resource or route."),
             StatusCodes.Status413PayloadTooLarge => ("body", "is too large."),
             StatusCodes.Status400BadRequest => ("body", "could not be read."),
+            StatusCodes.Status429TooManyRequests => ("Authorization", "this API key has made more requests than its limit allows."),
             _ => ((string, string)?)null,
         };
         if (field is var (name, message))
@@ -146,6 +155,8 @@ public static class AppSetup
         app.UseRouting();
         app.UseAuthentication();
         app.UseAuthorization();
+        // After authorization, so only requests with a valid key count against that key.
+        app.UseRateLimiter();
         app.UseMiddleware<IdempotencyMiddleware>();
 
         app.MapOpenApi();
@@ -153,7 +164,7 @@ public static class AppSetup
         app.MapPost("/tick", FunctionsHost.TickAsync).WithTags("Service").AllowAnonymous()
             .WithSummary("One timer sweep and outbox dispatch pass. Safe to call at any time: single-flight and idempotent.");
 
-        var api = app.MapGroup("/api/v1").RequireAuthorization();
+        var api = app.MapGroup("/api/v1").RequireAuthorization().RequireRateLimiting(ApiKeyRateLimitPolicy.Name);
         api.MapClients();
         api.MapProgrammes();
         api.MapEnrolments();
