@@ -368,7 +368,7 @@ public sealed class SqliteStore : IWorkflowStore, IAsyncDisposable
 
     public Task<IReadOnlyList<WebhookSubscription>> WebhookSubscriptionsAsync(Guid clientId, CancellationToken ct) =>
         ReadAsync<IReadOnlyList<WebhookSubscription>>(async c => (await c.QueryAsync<WebhookSubscriptionRow>(
-            $"SELECT {Sql.WebhookSubscriptionColumns} FROM webhook_subscriptions WHERE client_id = @clientId ORDER BY created_at, id",
+            $"SELECT {Sql.WebhookSubscriptionColumns} FROM webhook_subscriptions WHERE client_id = @clientId ORDER BY created_at, rowid",
             new { clientId = clientId.ToString() })).Select(r => r.ToSubscription()).ToList(), ct);
 
     public Task<WebhookSubscription?> GetWebhookSubscriptionAsync(Guid clientId, Guid id, CancellationToken ct) =>
