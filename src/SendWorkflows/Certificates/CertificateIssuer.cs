@@ -11,7 +11,7 @@ namespace SendWorkflows.Certificates;
 /// <summary>
 /// Carries out an <see cref="IssueCertificate"/> effect from the outbox: numbers the certificate,
 /// renders it, and in one transaction stores it (superseding earlier versions) and queues the email
-/// with its download link. Safe to repeat: a version already issued is not issued again.
+/// with its download link and the <c>certificate.issued</c> webhooks. Safe to repeat: a version already issued is not issued again.
 /// </summary>
 /// <remarks>
 /// The PDF bytes are stored rather than rendered again on each download. A presented file is checked
@@ -60,7 +60,9 @@ public sealed class CertificateIssuer(
             }
 
             await tx.InsertCertificateAsync(certificate);
-            await tx.EnqueueEffectsAsync(state.Id, [Email(state, programme, details, now)], now);
+            // The email and the subscribers' certificate.issued go out with the certificate or not at all.
+            await tx.EnqueueEffectsAsync(state.Id,
+                [Email(state, programme, details, now), Published.CertificateIssued(latest, details.Version, details.Number, details.VerifyUrl, now)], now);
             await tx.CommitAsync();
         }
 

@@ -1,5 +1,6 @@
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Diagnostics;
+using Microsoft.Extensions.Options;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using SendWorkflows.Certificates;
 using SendWorkflows.Clients;
@@ -13,6 +14,7 @@ using SendWorkflows.Programmes;
 using SendWorkflows.Progress;
 using SendWorkflows.Schools;
 using SendWorkflows.Storage;
+using SendWorkflows.Webhooks;
 using SendWorkflows.Workflow;
 using SendWorkflows.Xapi;
 
@@ -39,15 +41,29 @@ public static class AppSetup
         services.AddAuthentication(ApiKeyAuthenticationHandler.SchemeName)
             .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(ApiKeyAuthenticationHandler.SchemeName, null);
         services.AddAuthorization();
+        services.AddOptions<RateLimitOptions>().Bind(configuration.GetSection("RateLimits"))
+            .Validate(o => o.IsValid, "RateLimits: TokenLimit and TokensPerPeriod must be at least 1, TokensPerPeriod at most TokenLimit, and ReplenishmentPeriod more than zero.")
+            .ValidateOnStart();
+        services.AddRateLimiter(o =>
+        {
+            o.RejectionStatusCode = StatusCodes.Status429TooManyRequests;
+            o.AddPolicy<string, ApiKeyRateLimitPolicy>(ApiKeyRateLimitPolicy.Name);
+        });
 
         services.TryAddSingleton(TimeProvider.System);
         services.Configure<WorkflowOptions>(configuration.GetSection("Workflow"));
         services.Configure<OutboxOptions>(configuration.GetSection("Outbox"));
         services.Configure<DigestOptions>(configuration.GetSection("Digest"));
+        services.Configure<WebhookOptions>(configuration.GetSection("Webhooks"));
 
         services.AddSingleton<IWorkflowStore>(_ => CreateStore(configuration));
         services.AddHttpClient(SendGridTransport.HttpClientName, client => client.Timeout = TimeSpan.FromSeconds(30));
         services.AddSingleton<IEmailTransport>(sp => CreateTransport(configuration, sp));
+        services.AddHttpClient(WebhookSender.HttpClientName)
+            .ConfigureHttpClient((sp, client) => client.Timeout = sp.GetRequiredService<IOptions<WebhookOptions>>().Value.Timeout)
+            .ConfigurePrimaryHttpMessageHandler(sp => WebhookNetwork.Handler(
+                sp.GetRequiredService<IOptions<WebhookOptions>>().Value.AllowPrivateNetworks ?? sp.GetRequiredService<IHostEnvironment>().IsDevelopment()));
+        services.AddSingleton<WebhookSender>();
         services.AddSingleton<ProgrammeCatalogue>();
         services.AddSingleton<WorkSignal>();
         services.AddSingleton<EnrolmentWorkflow>();
@@ -87,6 +103,7 @@ public static class AppSetup
             StatusCodes.Status404NotFound => ("path", "no such resource or route."),
             StatusCodes.Status413PayloadTooLarge => ("body", "is too large."),
             StatusCodes.Status400BadRequest => ("body", "could not be read."),
+            StatusCodes.Status429TooManyRequests => ("Authorization", "this API key has made more requests than its limit allows."),
             _ => ((string, string)?)null,
         };
         if (field is var (name, message))
@@ -142,6 +159,8 @@ public static class AppSetup
         app.UseRouting();
         app.UseAuthentication();
         app.UseAuthorization();
+        // After authorization, so only requests with a valid key count against that key.
+        app.UseRateLimiter();
         app.UseMiddleware<IdempotencyMiddleware>();
 
         app.MapOpenApi();
@@ -149,7 +168,7 @@ public static class AppSetup
         app.MapPost("/tick", FunctionsHost.TickAsync).WithTags("Service").AllowAnonymous()
             .WithSummary("One timer sweep and outbox dispatch pass. Safe to call at any time: single-flight and idempotent.");
 
-        var api = app.MapGroup("/api/v1").RequireAuthorization();
+        var api = app.MapGroup("/api/v1").RequireAuthorization().RequireRateLimiting(ApiKeyRateLimitPolicy.Name);
         api.MapClients();
         api.MapProgrammes();
         api.MapEnrolments();
@@ -158,6 +177,7 @@ public static class AppSetup
         api.MapOutbox();
         api.MapTemplatePreviews();
         api.MapSchoolContacts();
+        api.MapWebhooks();
         app.MapCertificates(api);
         app.MapSendGridEventWebhook();
         app.MapPreferences();

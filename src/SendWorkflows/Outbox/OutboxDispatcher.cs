@@ -3,6 +3,7 @@ using Microsoft.Extensions.Options;
 using SendWorkflows.Email;
 using SendWorkflows.Http;
 using SendWorkflows.Storage;
+using SendWorkflows.Webhooks;
 using SendWorkflows.Workflow;
 
 namespace SendWorkflows.Outbox;
@@ -36,8 +37,10 @@ public sealed class OutboxDispatcher(
     IEmailTransport transport,
     EmailComposer composer,
     Certificates.CertificateIssuer certificates,
+    WebhookSender webhookSender,
     TimeProvider clock,
     IOptions<OutboxOptions> options,
+    IOptions<WebhookOptions> webhookOptions,
     ILogger<OutboxDispatcher> logger)
 {
     private readonly OutboxOptions _options = options.Value;
@@ -63,6 +66,8 @@ public sealed class OutboxDispatcher(
         var cancelled = new List<(OutboxItem Item, string Reason)>();
         DateTimeOffset? slowDownUntil = null;
         var emails = new List<(OutboxItem Item, EmailEffect Effect)>();
+        var webhooks = new List<(OutboxItem Item, WebhookMessage Message)>();
+        var webhookAttempts = new Dictionary<long, (OutboxItem Item, WebhookMessage Message, WebhookSender.Result Result)>();
         foreach (var item in claimed)
         {
             if (ct.IsCancellationRequested)
@@ -84,6 +89,10 @@ public sealed class OutboxDispatcher(
                         await certificates.IssueAsync(issue, ct);
                         outcomes.Add((item, null, false));
                         break;
+                    case "webhook":
+                        webhooks.Add((item, JsonSerializer.Deserialize<WebhookMessage>(item.Payload, JsonBody.Options)
+                                            ?? throw new InvalidOperationException("The webhook effect's payload is empty.")));
+                        break;
                     default:
                         throw new InvalidOperationException($"No dispatcher handles effects of kind '{item.Kind}'.");
                 }
@@ -103,6 +112,11 @@ public sealed class OutboxDispatcher(
             slowDownUntil = await SendEmailsAsync(emails, outcomes, cancelled, ct);
         }
 
+        if (webhooks.Count > 0 && !ct.IsCancellationRequested)
+        {
+            await SendWebhooksAsync(webhooks, outcomes, cancelled, webhookAttempts, ct);
+        }
+
         int sent = 0, failed = 0, dead = 0;
         await using (var tx = await store.BeginAsync(CancellationToken.None))
         {
@@ -110,11 +124,17 @@ public sealed class OutboxDispatcher(
             var done = outcomes.Where(o => o.Error is null).Select(o => o.Item.Id).ToList();
             await tx.MarkSentAsync(done, finishedAt);
             sent = done.Count;
+            foreach (var id in done)
+            {
+                await RecordWebhookAttemptAsync(tx, webhookAttempts, id, WebhookOutcome.Delivered, null);
+            }
+
             foreach (var (item, error, permanent) in outcomes.Where(o => o.Error is not null))
             {
                 var attempts = item.Attempts + 1;
                 var retryAt = permanent || attempts >= _options.MaxAttempts ? (DateTimeOffset?)null : finishedAt + RetryDelay(attempts);
                 await tx.MarkFailedAsync(item.Id, attempts, retryAt, Truncate(error!, 1000));
+                await RecordWebhookAttemptAsync(tx, webhookAttempts, item.Id, retryAt is null ? WebhookOutcome.Dead : WebhookOutcome.Retrying, retryAt);
                 if (retryAt is null)
                 {
                     dead++;
@@ -132,6 +152,12 @@ public sealed class OutboxDispatcher(
             foreach (var (item, reason) in cancelled)
             {
                 await tx.MarkCancelledAsync(item.Id, reason);
+                if (webhookAttempts.TryGetValue(item.Id, out var gone) && gone.Result.Gone)
+                {
+                    await tx.DisableWebhookSubscriptionAsync(gone.Message.SubscriptionId, reason, finishedAt);
+                    await RecordWebhookAttemptAsync(tx, webhookAttempts, item.Id, WebhookOutcome.Disabled, null);
+                    logger.LogWarning("Webhook subscription {SubscriptionId} answered 410 Gone and is disabled.", gone.Message.SubscriptionId);
+                }
             }
 
             if (slowDownUntil is { } until)
@@ -250,6 +276,97 @@ public sealed class OutboxDispatcher(
         }
 
         return slowDownUntil;
+    }
+
+    /// <summary>
+    /// Delivers a pass's webhooks, a few at a time. A subscription deleted or disabled since the event
+    /// was queued, or whose API client was revoked, gets nothing: its delivery is cancelled. Every
+    /// attempt is kept in <paramref name="attempts"/> for the subscriber's delivery log.
+    /// </summary>
+    private async Task SendWebhooksAsync(
+        List<(OutboxItem Item, WebhookMessage Message)> webhooks,
+        List<(OutboxItem Item, string? Error, bool Permanent)> outcomes,
+        List<(OutboxItem Item, string Reason)> cancelled,
+        Dictionary<long, (OutboxItem Item, WebhookMessage Message, WebhookSender.Result Result)> attempts,
+        CancellationToken ct)
+    {
+        IReadOnlyDictionary<Guid, WebhookTarget> targets;
+        try
+        {
+            targets = await store.WebhookTargetsAsync(webhooks.Select(w => w.Message.SubscriptionId).ToList(), ct);
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
+        {
+            outcomes.AddRange(webhooks.Select(w => (w.Item, (string?)$"{e.GetType().Name}: {e.Message}", false)));
+            return;
+        }
+
+        var sending = new List<(OutboxItem Item, WebhookMessage Message, WebhookTarget Target)>(webhooks.Count);
+        foreach (var (item, message) in webhooks)
+        {
+            if (!targets.TryGetValue(message.SubscriptionId, out var target))
+            {
+                cancelled.Add((item, "the subscription was deleted before it was sent."));
+            }
+            else if (target.InactiveBecause is { } why)
+            {
+                cancelled.Add((item, why));
+            }
+            else
+            {
+                sending.Add((item, message, target));
+            }
+        }
+
+        var results = new WebhookSender.Result?[sending.Count];
+        try
+        {
+            await Parallel.ForEachAsync(Enumerable.Range(0, sending.Count),
+                new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, webhookOptions.Value.MaxConcurrentDeliveries), CancellationToken = ct },
+                async (i, token) => results[i] = await webhookSender.SendAsync(sending[i].Target, sending[i].Message, token));
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            // Shutting down or out of budget: what finished is recorded; the rest waits out its lease.
+        }
+
+        for (var i = 0; i < sending.Count; i++)
+        {
+            if (results[i] is not { } result)
+            {
+                continue;
+            }
+
+            var (item, message, _) = sending[i];
+            attempts[item.Id] = (item, message, result);
+            if (result.Delivered)
+            {
+                outcomes.Add((item, null, false));
+            }
+            else if (result.Gone)
+            {
+                cancelled.Add((item, "the receiver answered 410 Gone: the subscription is disabled."));
+            }
+            else
+            {
+                outcomes.Add((item, result.Error, false));
+            }
+        }
+    }
+
+    private static async Task RecordWebhookAttemptAsync(
+        IStoreTransaction tx, Dictionary<long, (OutboxItem Item, WebhookMessage Message, WebhookSender.Result Result)> attempts, long outboxId,
+        string outcome, DateTimeOffset? nextAttemptAt)
+    {
+        if (!attempts.TryGetValue(outboxId, out var a))
+        {
+            return;
+        }
+
+        var (item, message, result) = a;
+        var attempt = new WebhookAttempt(message.SubscriptionId, outboxId, message.Event.Type, result.WebhookId, item.Attempts + 1, result.AttemptedAt,
+            result.StatusCode, result.Error is null ? null : Truncate(result.Error, 1000), outcome, nextAttemptAt);
+        await tx.RecordWebhookAttemptAsync(attempt);
     }
 
     /// <summary>Reminders, and session reminders, can be overtaken by events between being decided and being sent.</summary>

@@ -64,6 +64,18 @@ public interface IWorkflowStore
 
     /// <summary>The school's enrolments that are neither completed nor withdrawn (lapsed ones included), streamed.</summary>
     IAsyncEnumerable<EnrolmentState> UnfinishedEnrolmentsAsync(string schoolUrn, CancellationToken ct);
+
+    /// <summary>The API client's own webhook subscriptions, oldest first.</summary>
+    Task<IReadOnlyList<WebhookSubscription>> WebhookSubscriptionsAsync(Guid clientId, CancellationToken ct);
+
+    /// <summary>One of the API client's own subscriptions; null if it has none with that id.</summary>
+    Task<WebhookSubscription?> GetWebhookSubscriptionAsync(Guid clientId, Guid id, CancellationToken ct);
+
+    /// <summary>Where each of these subscriptions' deliveries go, in one query; a deleted subscription is absent.</summary>
+    Task<IReadOnlyDictionary<Guid, WebhookTarget>> WebhookTargetsAsync(IReadOnlyCollection<Guid> subscriptionIds, CancellationToken ct);
+
+    /// <summary>The subscription's latest delivery attempts, newest first.</summary>
+    Task<IReadOnlyList<WebhookAttempt>> WebhookAttemptsAsync(Guid subscriptionId, int limit, CancellationToken ct);
 }
 
 /// <summary>One atomic unit of writes: a state change, its event and its effects commit together or not at all.</summary>
@@ -87,6 +99,9 @@ public interface IStoreTransaction : IAsyncDisposable
     /// <summary>
     /// Writes effects to the outbox; an effect whose dedupe key is already there is skipped.
     /// <paramref name="enrolmentId"/> is null for effects about no one enrolment (a school's digest).
+    /// A <see cref="Published"/> event becomes one <c>webhook</c> row per active subscription whose
+    /// client may see it (admin: every school; a school's key: its own) and which asked for its type;
+    /// none when nobody subscribes.
     /// </summary>
     Task EnqueueEffectsAsync(Guid? enrolmentId, IEnumerable<Effect> effects, DateTimeOffset now);
 
@@ -165,6 +180,18 @@ public interface IStoreTransaction : IAsyncDisposable
     /// <summary>Stores an xAPI statement; false when one with its id is already stored.</summary>
     Task<bool> InsertXapiStatementAsync(XapiStatementRecord statement);
 
+    Task<int> CountWebhookSubscriptionsAsync(Guid clientId);
+
+    Task InsertWebhookSubscriptionAsync(WebhookSubscription subscription);
+
+    /// <summary>Deletes one of the client's subscriptions and its delivery log; false when the client has none with that id.</summary>
+    Task<bool> DeleteWebhookSubscriptionAsync(Guid clientId, Guid id);
+
+    /// <summary>No more deliveries to this subscription (its receiver answered 410 Gone); it stays listed, with the reason.</summary>
+    Task DisableWebhookSubscriptionAsync(Guid id, string reason, DateTimeOffset now);
+
+    Task RecordWebhookAttemptAsync(WebhookAttempt attempt);
+
     Task CommitAsync();
 }
 
@@ -239,3 +266,30 @@ public sealed record XapiStatementRecord(
 public sealed record StoredXapiStatement(Guid Id, string ContentHash, DateTimeOffset? OccurredAt);
 
 public sealed record StoredResponse(string RequestHash, int? StatusCode, string? ContentType, byte[]? Body);
+
+/// <summary>
+/// An API client's webhook subscription. The secret (<c>whsec_</c> and base64) signs every delivery,
+/// so it is kept as issued; the API shows it only in the answer that created it.
+/// </summary>
+public sealed record WebhookSubscription(
+    Guid Id, Guid ClientId, string Url, IReadOnlyList<string> Events, string Secret, DateTimeOffset CreatedAt,
+    DateTimeOffset? DisabledAt = null, string? DisabledReason = null);
+
+/// <summary>What sending to a subscription needs, and why not to send (disabled, client revoked), if so.</summary>
+public sealed record WebhookTarget(Guid SubscriptionId, string Url, string Secret, string? InactiveBecause);
+
+/// <summary>The payload of a <c>webhook</c> outbox row: one event for one subscription.</summary>
+public sealed record WebhookMessage(Guid SubscriptionId, Published Event);
+
+public static class WebhookOutcome
+{
+    public const string Delivered = "delivered";
+    public const string Retrying = "retrying";
+    public const string Dead = "dead";
+    public const string Disabled = "disabled";
+}
+
+/// <summary>One attempt to deliver one event to one subscription.</summary>
+public sealed record WebhookAttempt(
+    Guid SubscriptionId, long OutboxId, string EventType, string WebhookId, int Attempt, DateTimeOffset AttemptedAt,
+    int? StatusCode, string? Error, string Outcome, DateTimeOffset? NextAttemptAt);

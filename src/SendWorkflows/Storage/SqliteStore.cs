@@ -366,6 +366,38 @@ public sealed class SqliteStore : IWorkflowStore, IAsyncDisposable
         }
     }
 
+    public Task<IReadOnlyList<WebhookSubscription>> WebhookSubscriptionsAsync(Guid clientId, CancellationToken ct) =>
+        ReadAsync<IReadOnlyList<WebhookSubscription>>(async c => (await c.QueryAsync<WebhookSubscriptionRow>(
+            $"SELECT {Sql.WebhookSubscriptionColumns} FROM webhook_subscriptions WHERE client_id = @clientId ORDER BY created_at, rowid",
+            new { clientId = clientId.ToString() })).Select(r => r.ToSubscription()).ToList(), ct);
+
+    public Task<WebhookSubscription?> GetWebhookSubscriptionAsync(Guid clientId, Guid id, CancellationToken ct) =>
+        ReadAsync(async c => (await c.QuerySingleOrDefaultAsync<WebhookSubscriptionRow>(
+            $"SELECT {Sql.WebhookSubscriptionColumns} FROM webhook_subscriptions WHERE id = @id AND client_id = @clientId",
+            new { id = id.ToString(), clientId = clientId.ToString() }))?.ToSubscription(), ct);
+
+    public Task<IReadOnlyDictionary<Guid, WebhookTarget>> WebhookTargetsAsync(IReadOnlyCollection<Guid> subscriptionIds, CancellationToken ct) =>
+        subscriptionIds.Count == 0
+            ? Task.FromResult<IReadOnlyDictionary<Guid, WebhookTarget>>(new Dictionary<Guid, WebhookTarget>())
+            : ReadAsync<IReadOnlyDictionary<Guid, WebhookTarget>>(async c => (await c.QueryAsync<(string Id, string Url, string Secret, long? DisabledAt, long? RevokedAt)>(
+                """
+                SELECT s.id, s.url, s.secret, s.disabled_at, c.revoked_at
+                FROM webhook_subscriptions s JOIN api_clients c ON c.id = s.client_id
+                WHERE s.id IN (SELECT value FROM json_each(@ids))
+                """, new { ids = JsonSerializer.Serialize(subscriptionIds.Select(i => i.ToString()).Distinct()) }))
+                .ToDictionary(r => Guid.Parse(r.Id), r => new WebhookTarget(Guid.Parse(r.Id), r.Url, r.Secret,
+                    r.DisabledAt is not null ? "the subscription is disabled."
+                    : r.RevokedAt is not null ? "the API client that subscribed was revoked."
+                    : null)), ct);
+
+    public Task<IReadOnlyList<WebhookAttempt>> WebhookAttemptsAsync(Guid subscriptionId, int limit, CancellationToken ct) =>
+        ReadAsync<IReadOnlyList<WebhookAttempt>>(async c => (await c.QueryAsync<WebhookAttemptRow>(
+            """
+            SELECT subscription_id AS SubscriptionId, outbox_id AS OutboxId, event_type AS EventType, webhook_id AS WebhookId, attempt,
+                   attempted_at AS AttemptedAt, status_code AS StatusCode, error, outcome, next_attempt_at AS NextAttemptAt
+            FROM webhook_deliveries WHERE subscription_id = @id ORDER BY id DESC LIMIT @limit
+            """, new { id = subscriptionId.ToString(), limit })).Select(r => r.ToAttempt()).ToList(), ct);
+
     public async ValueTask DisposeAsync()
     {
         await _writeLock.WaitAsync();
@@ -447,6 +479,9 @@ public sealed class SqliteStore : IWorkflowStore, IAsyncDisposable
             c.ExecuteScalarAsync<int>("SELECT COUNT(*) FROM session_bookings WHERE session_id = @sessionId AND status = 'booked'",
                 new { sessionId }, tx);
 
+        public const string WebhookSubscriptionColumns =
+            "id, client_id AS ClientId, url, events, secret, created_at AS CreatedAt, disabled_at AS DisabledAt, disabled_reason AS DisabledReason";
+
         public const string SchoolContactColumns = "id, school_urn AS SchoolUrn, name, email, created_at AS CreatedAt";
 
         public static async Task<IReadOnlyList<SchoolContact>> SchoolContactsAsync(DbConnection c, DbTransaction? tx, string schoolUrn) =>
@@ -516,25 +551,54 @@ public sealed class SqliteStore : IWorkflowStore, IAsyncDisposable
         {
             foreach (var effect in effects)
             {
+                if (effect is Published published)
+                {
+                    await FanOutAsync(enrolmentId, published, now);
+                    continue;
+                }
+
                 var (kind, template) = effect switch
                 {
                     EmailEffect email => ("email", email.Template),
                     IssueCertificate => ("certificate", "certificate"),
                     _ => throw new ArgumentOutOfRangeException(nameof(effects), effect.GetType().Name, "unknown effect"),
                 };
-                await connection.ExecuteAsync(
-                    """
-                    INSERT INTO outbox (dedupe_key, enrolment_id, kind, template, payload, status, attempts, next_attempt_at, created_at)
-                    VALUES (@dedupeKey, @enrolmentId, @kind, @template, @payload, 'pending', 0, @now, @now)
-                    ON CONFLICT (dedupe_key) DO NOTHING
-                    """,
-                    new
-                    {
-                        dedupeKey = effect.DedupeKey, enrolmentId = enrolmentId?.ToString(), kind, template,
-                        payload = JsonSerializer.Serialize(effect, effect.GetType(), JsonBody.Options), now = Ms(now),
-                    }, transaction);
+                await InsertOutboxAsync(effect.DedupeKey, enrolmentId, kind, template,
+                    JsonSerializer.Serialize(effect, effect.GetType(), JsonBody.Options), now);
             }
         }
+
+        /// <summary>
+        /// One row per subscription that wants the event, decided here, in the transaction of the change
+        /// that caused it: each subscriber's delivery is then retried, or dies, on its own.
+        /// </summary>
+        private async Task FanOutAsync(Guid? enrolmentId, Published published, DateTimeOffset now)
+        {
+            var subscriptions = await connection.QueryAsync<string>(
+                """
+                SELECT s.id FROM webhook_subscriptions s JOIN api_clients c ON c.id = s.client_id
+                WHERE s.disabled_at IS NULL AND c.revoked_at IS NULL
+                  AND EXISTS (SELECT 1 FROM json_each(s.events) WHERE value = @type)
+                  AND ((' ' || c.scopes || ' ') LIKE '% admin %' OR instr(' ' || c.scopes || ' ', ' school:' || @schoolUrn || ' ') > 0)
+                ORDER BY s.id
+                """,
+                new { type = published.Type, schoolUrn = published.Data.SchoolUrn }, transaction);
+            foreach (var subscription in subscriptions)
+            {
+                var id = Guid.Parse(subscription);
+                await InsertOutboxAsync($"{published.DedupeKey}:webhook:{id:N}", enrolmentId, "webhook", published.Type,
+                    JsonSerializer.Serialize(new WebhookMessage(id, published), JsonBody.Options), now);
+            }
+        }
+
+        private Task InsertOutboxAsync(string dedupeKey, Guid? enrolmentId, string kind, string template, string payload, DateTimeOffset now) =>
+            connection.ExecuteAsync(
+                """
+                INSERT INTO outbox (dedupe_key, enrolment_id, kind, template, payload, status, attempts, next_attempt_at, created_at)
+                VALUES (@dedupeKey, @enrolmentId, @kind, @template, @payload, 'pending', 0, @now, @now)
+                ON CONFLICT (dedupe_key) DO NOTHING
+                """,
+                new { dedupeKey, enrolmentId = enrolmentId?.ToString(), kind, template, payload, now = Ms(now) }, transaction);
 
         public Task<int> LatestCertificateVersionAsync(Guid enrolmentId) =>
             connection.ExecuteScalarAsync<int>("SELECT COALESCE(MAX(version), 0) FROM certificates WHERE enrolment_id = @enrolmentId",
@@ -747,6 +811,52 @@ public sealed class SqliteStore : IWorkflowStore, IAsyncDisposable
                     s.Statement, clientId = s.ClientId.ToString(), storedAt = Ms(s.StoredAt),
                 }, transaction) == 1;
 
+        public Task<int> CountWebhookSubscriptionsAsync(Guid clientId) =>
+            connection.ExecuteScalarAsync<int>("SELECT COUNT(*) FROM webhook_subscriptions WHERE client_id = @clientId",
+                new { clientId = clientId.ToString() }, transaction);
+
+        public Task InsertWebhookSubscriptionAsync(WebhookSubscription w) =>
+            connection.ExecuteAsync(
+                """
+                INSERT INTO webhook_subscriptions (id, client_id, url, events, secret, created_at)
+                VALUES (@id, @clientId, @Url, @events, @Secret, @createdAt)
+                """,
+                new
+                {
+                    id = w.Id.ToString(), clientId = w.ClientId.ToString(), w.Url, events = JsonSerializer.Serialize(w.Events), w.Secret,
+                    createdAt = Ms(w.CreatedAt),
+                }, transaction);
+
+        public async Task<bool> DeleteWebhookSubscriptionAsync(Guid clientId, Guid id)
+        {
+            var deleted = await connection.ExecuteAsync("DELETE FROM webhook_subscriptions WHERE id = @id AND client_id = @clientId",
+                new { id = id.ToString(), clientId = clientId.ToString() }, transaction) == 1;
+            if (deleted)
+            {
+                // Its pending deliveries are cancelled when the dispatcher finds it gone.
+                await connection.ExecuteAsync("DELETE FROM webhook_deliveries WHERE subscription_id = @id", new { id = id.ToString() }, transaction);
+            }
+
+            return deleted;
+        }
+
+        public Task DisableWebhookSubscriptionAsync(Guid id, string reason, DateTimeOffset now) =>
+            connection.ExecuteAsync(
+                "UPDATE webhook_subscriptions SET disabled_at = @now, disabled_reason = @reason WHERE id = @id AND disabled_at IS NULL",
+                new { id = id.ToString(), reason, now = Ms(now) }, transaction);
+
+        public Task RecordWebhookAttemptAsync(WebhookAttempt a) =>
+            connection.ExecuteAsync(
+                """
+                INSERT INTO webhook_deliveries (subscription_id, outbox_id, event_type, webhook_id, attempt, attempted_at, status_code, error, outcome, next_attempt_at)
+                VALUES (@subscriptionId, @OutboxId, @EventType, @WebhookId, @Attempt, @attemptedAt, @StatusCode, @Error, @Outcome, @nextAttemptAt)
+                """,
+                new
+                {
+                    subscriptionId = a.SubscriptionId.ToString(), a.OutboxId, a.EventType, a.WebhookId, a.Attempt, attemptedAt = Ms(a.AttemptedAt),
+                    a.StatusCode, a.Error, a.Outcome, nextAttemptAt = Ms(a.NextAttemptAt),
+                }, transaction);
+
         public async Task CommitAsync()
         {
             _ended = true;
@@ -886,6 +996,38 @@ public sealed class SqliteStore : IWorkflowStore, IAsyncDisposable
         public long CreatedAt { get; set; }
 
         public SchoolContact ToContact() => new(Guid.Parse(Id), SchoolUrn, Name, Email, At(CreatedAt));
+    }
+
+    private sealed class WebhookSubscriptionRow
+    {
+        public string Id { get; set; } = "";
+        public string ClientId { get; set; } = "";
+        public string Url { get; set; } = "";
+        public string Events { get; set; } = "[]";
+        public string Secret { get; set; } = "";
+        public long CreatedAt { get; set; }
+        public long? DisabledAt { get; set; }
+        public string? DisabledReason { get; set; }
+
+        public WebhookSubscription ToSubscription() => new(Guid.Parse(Id), Guid.Parse(ClientId), Url,
+            JsonSerializer.Deserialize<List<string>>(Events) ?? [], Secret, At(CreatedAt), At(DisabledAt), DisabledReason);
+    }
+
+    private sealed class WebhookAttemptRow
+    {
+        public string SubscriptionId { get; set; } = "";
+        public long OutboxId { get; set; }
+        public string EventType { get; set; } = "";
+        public string WebhookId { get; set; } = "";
+        public long Attempt { get; set; }
+        public long AttemptedAt { get; set; }
+        public long? StatusCode { get; set; }
+        public string? Error { get; set; }
+        public string Outcome { get; set; } = "";
+        public long? NextAttemptAt { get; set; }
+
+        public WebhookAttempt ToAttempt() => new(Guid.Parse(SubscriptionId), OutboxId, EventType, WebhookId, (int)Attempt, At(AttemptedAt),
+            (int?)StatusCode, Error, Outcome, At(NextAttemptAt));
     }
 
     private sealed class OutboxRow

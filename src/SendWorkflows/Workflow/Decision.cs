@@ -49,6 +49,52 @@ public sealed record EmailEffect(
 public sealed record IssueCertificate(Guid EnrolmentId, int Version)
     : Effect($"{EnrolmentId:N}:certificate:{Version}");
 
+/// <summary>
+/// Something that happened to an enrolment which API clients may subscribe to (a webhook). The
+/// decider does not know who subscribes: in the same transaction as the decision, the store turns
+/// it into one outbox row per matching subscription, each sent and retried on its own.
+/// <paramref name="DedupeKey"/> is the event's identity: the same event decided twice is published once,
+/// and every subscriber sees the same <c>webhook-id</c> for it.
+/// </summary>
+public sealed record Published(string Type, string DedupeKey, DateTimeOffset Timestamp, PublishedEnrolment Data) : Effect(DedupeKey)
+{
+    public static Published Completed(EnrolmentState state, DateTimeOffset now) =>
+        new(PublishedEvents.EnrolmentCompleted, $"{state.Id:N}:{PublishedEvents.EnrolmentCompleted}", now, PublishedEnrolment.Of(state));
+
+    public static Published Lapsed(EnrolmentState state, DateTimeOffset now) =>
+        new(PublishedEvents.EnrolmentLapsed, $"{state.Id:N}:{PublishedEvents.EnrolmentLapsed}:{(state.LapsedAt ?? now).ToUnixTimeMilliseconds()}",
+            now, PublishedEnrolment.Of(state));
+
+    public static Published CertificateIssued(EnrolmentState state, int version, string number, string verifyUrl, DateTimeOffset now) =>
+        new(PublishedEvents.CertificateIssued, $"{state.Id:N}:{PublishedEvents.CertificateIssued}:{version}", now,
+            PublishedEnrolment.Of(state) with { Certificate = new PublishedCertificate(number, verifyUrl) });
+}
+
+/// <summary>What a webhook says about the enrolment: identifiers and status, never a name or an email address.</summary>
+public sealed record PublishedEnrolment(
+    Guid EnrolmentId,
+    string ProgrammeId,
+    string SchoolUrn,
+    string ExternalId,
+    EnrolmentStatus Status,
+    DateTimeOffset? CompletedAt = null,
+    PublishedCertificate? Certificate = null)
+{
+    public static PublishedEnrolment Of(EnrolmentState s) => new(s.Id, s.ProgrammeId, s.SchoolUrn, s.Staff.ExternalId, s.Status, s.CompletedAt);
+}
+
+public sealed record PublishedCertificate(string Number, string VerifyUrl);
+
+/// <summary>The event types an API client may subscribe to.</summary>
+public static class PublishedEvents
+{
+    public const string EnrolmentCompleted = "enrolment.completed";
+    public const string CertificateIssued = "certificate.issued";
+    public const string EnrolmentLapsed = "enrolment.lapsed";
+
+    public static readonly IReadOnlyList<string> All = [EnrolmentCompleted, CertificateIssued, EnrolmentLapsed];
+}
+
 /// <summary>The names of the email templates the workflow sends; they travel in <c>X-SendWorkflows-Template</c>.</summary>
 public static class EmailTemplates
 {

@@ -26,7 +26,9 @@ public static class EnrolmentDecider
         };
 
         var effects = new List<Effect> { Email(EmailTemplates.Welcome, state, definition) };
+        var enrolled = state;
         state = Settle(state, definition, effects);
+        Publish(enrolled, state, now, effects);
         return new Decision(state, effects, NextWake(state, definition, now), Changed: true);
     }
 
@@ -57,6 +59,7 @@ public static class EnrolmentDecider
             effects.AddRange(send.Select(c => Nudge(c, next, programme, now)));
         }
 
+        Publish(state, next, now, effects);
         var changed = !next.Equals(state);
         return new Decision(next, effects, NextWake(next, programme, now), changed);
     }
@@ -201,6 +204,24 @@ public static class EnrolmentDecider
 
         var status = DeriveStatus(state, programme);
         return status == state.Status ? state : state with { Status = status };
+    }
+
+    /// <summary>
+    /// The changes subscribers hear about: completion (once, ever) and every time the enrolment
+    /// becomes lapsed (the deadline passed, or a reinstatement after it). Issued certificates are
+    /// published by the issuer, which is where their number is known.
+    /// </summary>
+    private static void Publish(EnrolmentState before, EnrolmentState after, DateTimeOffset now, List<Effect> effects)
+    {
+        if (before.CompletedAt is null && after.CompletedAt is not null)
+        {
+            effects.Add(Published.Completed(after, now));
+        }
+
+        if (before.Status != EnrolmentStatus.Lapsed && after.Status == EnrolmentStatus.Lapsed)
+        {
+            effects.Add(Published.Lapsed(after, now));
+        }
     }
 
     /// <summary>The parts of the state a certificate prints that can change after it is issued.</summary>

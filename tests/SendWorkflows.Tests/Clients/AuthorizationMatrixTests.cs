@@ -209,6 +209,20 @@ public sealed class AuthorizationMatrixTests
         new("POST /api/v1/outbox/{id}/retry", _ => Task.FromResult(""),
             (c, _) => c.PostAsync("/api/v1/outbox/999999/retry", null),
             who => Only(who, 404, Who.Admin)),
+        // A subscription belongs to the key that made it: here the admin key, so another key that may
+        // use webhooks is told it does not exist, and lms and sessions keys may not use webhooks at all.
+        new("POST /api/v1/webhooks", _ => Task.FromResult(""),
+            (c, _) => c.PostAsJsonAsync("/api/v1/webhooks", new { url = "https://hooks.example.invalid/sendworkflows", events = new[] { "enrolment.completed" } }),
+            who => Only(who, 201, Who.Admin, Who.SchoolA, Who.SchoolB)),
+        new("GET /api/v1/webhooks", _ => Task.FromResult(""),
+            (c, _) => c.GetAsync("/api/v1/webhooks"),
+            who => Only(who, 200, Who.Admin, Who.SchoolA, Who.SchoolB)),
+        new("DELETE /api/v1/webhooks/{id}", AdminSubscription,
+            (c, id) => c.DeleteAsync($"/api/v1/webhooks/{id}"),
+            who => ForAdminsOwn(who, 204)),
+        new("GET /api/v1/webhooks/{id}/deliveries", AdminSubscription,
+            (c, id) => c.GetAsync($"/api/v1/webhooks/{id}/deliveries"),
+            who => ForAdminsOwn(who, 200)),
         // The signed token is the credential: an API key neither helps nor hurts.
         new("GET /preferences/{token}", PreferencesOfA,
             (c, path) => c.GetAsync(path),
@@ -217,6 +231,18 @@ public sealed class AuthorizationMatrixTests
             (c, path) => c.PostAsync(path, new FormUrlEncodedContent([new("reminders", "off")])),
             _ => 200, Public: true),
     ];
+
+    private static async Task<string> AdminSubscription(TestApp app)
+    {
+        var response = await app.Admin().PostAsJsonAsync("/api/v1/webhooks",
+            new { url = "https://hooks.example.invalid/admin", events = new[] { "enrolment.completed" } });
+        response.EnsureSuccessStatusCode();
+        return (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetString()!;
+    }
+
+    /// <summary>The admin key's own subscription: schools' keys are told it does not exist; lms and sessions keys may not use webhooks.</summary>
+    private static int ForAdminsOwn(Who who, int ok) =>
+        who == Who.Admin ? ok : who is Who.SchoolA or Who.SchoolB ? 404 : 403;
 
     private static async Task<string> PreferencesOfA(TestApp app) =>
         "/preferences/" + app.Service<SendWorkflows.Preferences.PreferenceTokens>()
