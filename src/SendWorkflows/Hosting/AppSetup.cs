@@ -1,5 +1,7 @@
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Diagnostics;
+using Microsoft.AspNetCore.Http.Metadata;
+using Microsoft.AspNetCore.Routing.Template;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using SendWorkflows.Certificates;
 using SendWorkflows.Clients;
@@ -92,10 +94,22 @@ public static class AppSetup
         }
     }
 
-    private static string AcceptedTypes(HttpContext http) =>
-        http.GetEndpoint()?.Metadata.GetMetadata<Microsoft.AspNetCore.Http.Metadata.IAcceptsMetadata>()?.ContentTypes is { Count: > 0 } types
-            ? string.Join(" or ", types)
-            : "application/json";
+    private static string AcceptedTypes(HttpContext http)
+    {
+        var types = http.GetEndpoint()?.Metadata.GetMetadata<IAcceptsMetadata>()?.ContentTypes;
+        if (types is not { Count: > 0 })
+        {
+            // Routing refuses a media type before it picks an endpoint: ask the endpoints this path and method would have reached.
+            types = http.RequestServices.GetRequiredService<EndpointDataSource>().Endpoints.OfType<RouteEndpoint>()
+                .Where(e => e.Metadata.GetMetadata<IHttpMethodMetadata>()?.HttpMethods.Contains(http.Request.Method, StringComparer.OrdinalIgnoreCase) != false &&
+                            new TemplateMatcher(new RouteTemplate(e.RoutePattern), []).TryMatch(http.Request.Path, []))
+                .SelectMany(e => e.Metadata.GetMetadata<IAcceptsMetadata>()?.ContentTypes ?? [])
+                .Distinct(StringComparer.OrdinalIgnoreCase)
+                .ToList();
+        }
+
+        return types is { Count: > 0 } ? string.Join(" or ", types) : "application/json";
+    }
 
     /// <summary>The stores and email transports this build has.</summary>
     public static readonly IReadOnlyList<string> StoreProviders = ["sqlite"];
