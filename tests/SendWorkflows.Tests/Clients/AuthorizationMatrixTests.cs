@@ -86,6 +86,20 @@ public sealed class AuthorizationMatrixTests
                 return new HttpResponseMessage((HttpStatusCode)row.GetProperty("status").GetInt32());
             },
             who => Only(who, 201, Who.Admin, Who.SchoolA)),
+        new("POST /api/v1/enrolments/batch as text/csv (row status)", _ => Task.FromResult(""),
+            async (c, _) =>
+            {
+                var response = await Enrolments.CsvEnrolmentTests.PostCsvAsync(c,
+                    $"programmeId,schoolUrn,externalId,givenName,familyName,email,role\r\n{TestApp.Programme},{SchoolA},P-{Guid.NewGuid():N},Ann,Lee,ann@school.example.org,teacher\r\n");
+                if (response.StatusCode != HttpStatusCode.OK)
+                {
+                    return response;
+                }
+
+                var row = (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("results")[0];
+                return new HttpResponseMessage((HttpStatusCode)row.GetProperty("status").GetInt32());
+            },
+            who => Only(who, 201, Who.Admin, Who.SchoolA)),
         new("GET /api/v1/enrolments/{id}", EnrolInA,
             (c, id) => c.GetAsync($"/api/v1/enrolments/{id}"),
             who => ForEnrolmentOfA(who, 200)),
