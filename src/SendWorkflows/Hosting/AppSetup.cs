@@ -168,6 +168,7 @@ public static class AppSetup
         api.MapOutbox();
         api.MapTemplatePreviews();
         api.MapSchoolContacts();
+        api.MapSchoolDetails();
         app.MapCertificates(api);
         app.MapSendGridEventWebhook();
         app.MapPreferences();
