@@ -13,6 +13,7 @@ using SendWorkflows.Outbox;
 using SendWorkflows.Preferences;
 using SendWorkflows.Programmes;
 using SendWorkflows.Progress;
+using SendWorkflows.Reports;
 using SendWorkflows.Schools;
 using SendWorkflows.Storage;
 using SendWorkflows.Workflow;
@@ -169,6 +170,7 @@ public static class AppSetup
         api.MapTemplatePreviews();
         api.MapSchoolContacts();
         api.MapSchoolDetails();
+        api.MapReports();
         app.MapCertificates(api);
         app.MapSendGridEventWebhook();
         app.MapPreferences();

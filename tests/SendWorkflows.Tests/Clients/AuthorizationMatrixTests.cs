@@ -181,8 +181,22 @@ public sealed class AuthorizationMatrixTests
         new("DELETE /api/v1/schools/{urn}/contacts/{id}", ContactInA,
             (c, id) => c.DeleteAsync($"/api/v1/schools/{SchoolA}/contacts/{id}"),
             who => ForSchoolA(who, 204)),
+        new("GET /api/v1/schools/{urn}/report", EnrolInA,
+            (c, _) => c.GetAsync($"/api/v1/schools/{SchoolA}/report"),
+            who => ForSchoolA(who, 200)),
+        new("GET /api/v1/schools/{urn}/report as text/csv", EnrolInA,
+            (c, _) =>
+            {
+                var request = new HttpRequestMessage(HttpMethod.Get, $"/api/v1/schools/{SchoolA}/report");
+                request.Headers.Accept.ParseAdd("text/csv");
+                return c.SendAsync(request);
+            },
+            who => ForSchoolA(who, 200)),
         new("PUT /api/v1/schools/{urn}", _ => Task.FromResult(""),
             (c, _) => c.PutAsJsonAsync($"/api/v1/schools/{SchoolA}", new { localAuthority = "Leeds" }),
+            who => Only(who, 200, Who.Admin)),
+        new("GET /api/v1/reports/summary", EnrolInA,
+            (c, _) => c.GetAsync("/api/v1/reports/summary"),
             who => Only(who, 200, Who.Admin)),
         new("GET /api/v1/certificates/{number}", CertificateInA,
             (c, number) => c.GetAsync($"/api/v1/certificates/{number}"),
