@@ -36,12 +36,12 @@ public static class EnrolmentCsv
 
     internal static (IReadOnlyList<EnrolmentEndpoints.BatchRow>? Rows, ProblemHttpResult? Problem) Read(byte[] bytes, int maxRows)
     {
-        var start = bytes.AsSpan().StartsWith((ReadOnlySpan<byte>)[0xEF, 0xBB, 0xBF]) ? 3 : 0;
         if (bytes.AsSpan().StartsWith((ReadOnlySpan<byte>)[0xFF, 0xFE]) || bytes.AsSpan().StartsWith((ReadOnlySpan<byte>)[0xFE, 0xFF]))
         {
-            return (null, NotUtf8(1));
+            return (null, NotUtf8(1)); // UTF-16, as Excel's "Unicode text" saves
         }
 
+        var start = bytes.AsSpan().StartsWith((ReadOnlySpan<byte>)[0xEF, 0xBB, 0xBF]) ? 3 : 0;
         // Strict: a file saved in another encoding is refused, not stored with its names garbled.
         var strictUtf8 = new UTF8Encoding(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
         using var text = new StreamReader(new MemoryStream(bytes, start, bytes.Length - start, writable: false), strictUtf8,

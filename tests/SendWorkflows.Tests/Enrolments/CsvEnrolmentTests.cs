@@ -195,6 +195,20 @@ public sealed class CsvEnrolmentTests
     }
 
     [Fact]
+    public void any_text_at_all_reads_as_rows_or_as_one_problem_with_the_file_and_never_throws()
+    {
+        var random = new Random(42);
+        string[] pieces = ["\"", "\"\"", ",", "\r\n", "\n", "\r", " ", "\uFEFF", "=", "a", "\u00e9", "\U0001F600", "\t", ";", Header, "100004", "EY123456"];
+        for (var i = 0; i < 3_000; i++)
+        {
+            var text = string.Concat(Enumerable.Range(0, random.Next(0, 60)).Select(_ => pieces[random.Next(pieces.Length)]));
+            var (rows, problem) = SendWorkflows.Enrolments.EnrolmentCsv.Read(Encoding.UTF8.GetBytes(text), 100);
+            Assert.True((rows is null) != (problem is null), text);
+            Assert.All(rows ?? [], r => Assert.True((r.Body is null) != (r.Problem is null) && r.Line >= 1, text));
+        }
+    }
+
+    [Fact]
     public async Task bytes_that_are_not_utf8_are_refused_whole_rather_than_stored_garbled()
     {
         await using var app = new TestApp();
