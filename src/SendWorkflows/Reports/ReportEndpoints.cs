@@ -18,8 +18,9 @@ public static class ReportEndpoints
     public static RouteGroupBuilder MapReports(this RouteGroupBuilder api)
     {
         api.MapGet("/schools/{urn}/report", SchoolReportAsync).WithTags("Reports")
-            .Produces(StatusCodes.Status200OK, contentType: CsvMediaType)
-            .WithSummary("The school's progress, one row per enrolment; CSV with Accept: text/csv (admin, the school).");
+            .WithSummary("The school's progress, one row per enrolment; CSV with Accept: text/csv (admin, the school).")
+            .WithDescription("With Accept: text/csv the answer is text/csv; charset=utf-8: a header row naming the fields of `people` below, " +
+                             "then one row per person with the same values, every value quoted, and values beginning with = + - @ tab or CR prefixed with '.");
         api.MapGet("/reports/summary", SummaryAsync).WithTags("Reports")
             .WithSummary("National progress and each local authority's: enrolments by status, completion, median days to complete, nudges sent (admin).");
         return api;
