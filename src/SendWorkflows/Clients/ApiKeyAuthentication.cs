@@ -97,11 +97,8 @@ public sealed class ApiKeyAuthenticationHandler(
     {
         var errors = new FieldErrors();
         errors.Add("Authorization", detail);
-        await problems.WriteAsync(new ProblemDetailsContext
-        {
-            HttpContext = Context,
-            ProblemDetails = new HttpValidationProblemDetails(errors.ToDictionary()) { Status = status, Title = title, Detail = detail },
-        });
+        await Problems.WriteAsync(Context, problems,
+            new HttpValidationProblemDetails(errors.ToDictionary()) { Status = status, Title = title, Detail = detail });
     }
 }
 

@@ -19,6 +19,9 @@ public static class EnrolmentEndpoints
 
     public sealed record BatchResponse(IReadOnlyList<BatchResult> Results);
 
+    /// <summary>One row of a batch as read: the body it stands for, or why it could not be read; a CSV row's file line (0 for JSON).</summary>
+    internal sealed record BatchRow(EnrolmentBody? Body, ProblemHttpResult? Problem, int Line = 0);
+
     public sealed record WithdrawalBody(string? Reason);
 
     public sealed record DeadlineExtensionBody(DateTimeOffset? Deadline);
@@ -33,8 +36,9 @@ public static class EnrolmentEndpoints
         var group = api.MapGroup("/enrolments").WithTags("Enrolments");
         group.MapPost("/", EnrolAsync).Accepts<EnrolmentBody>("application/json")
             .WithSummary("Enrol one person; idempotent on programme, school and externalId.");
-        group.MapPost("/batch", EnrolBatchAsync).Accepts<List<EnrolmentBody>>("application/json")
-            .WithSummary("Enrol many people; each row answers on its own, in input order.");
+        group.MapPost("/batch", EnrolBatchAsync).Accepts<List<EnrolmentBody>>("application/json", EnrolmentCsv.MediaType)
+            .WithSummary("Enrol many people, as a JSON array or as text/csv with the header " +
+                         "programmeId,schoolUrn,externalId,givenName,familyName,email,role; each row answers on its own, in input order.");
         group.MapGet("/{id}", GetAsync).WithSummary("An enrolment's status and progress.");
         group.MapPost("/{id}/withdrawal", WithdrawAsync).Accepts<WithdrawalBody>("application/json")
             .WithSummary("Withdraw the person: no further reminders.");
@@ -67,27 +71,70 @@ public static class EnrolmentEndpoints
     private static async Task<Results<Ok<BatchResponse>, ProblemHttpResult>> EnrolBatchAsync(
         HttpContext http, ProgrammeCatalogue catalogue, EnrolmentWorkflow workflow, PublicUrls urls, CancellationToken ct)
     {
-        var (bodies, problem) = await JsonBody.ReadAsync<List<JsonElement>>(http.Request, ct, MaxBatchBytes);
-        if (problem is not null)
+        IReadOnlyList<BatchRow> rows;
+        if (EnrolmentCsv.IsCsv(http.Request))
         {
-            return problem;
+            if (EnrolmentCsv.OtherCharset(http.Request) is { } charset)
+            {
+                return Problems.Field("Content-Type", $"must be text/csv in UTF-8, not {charset}.", StatusCodes.Status415UnsupportedMediaType);
+            }
+
+            var (bytes, tooLarge) = await JsonBody.ReadLimitedAsync(http.Request, MaxBatchBytes, ct);
+            if (tooLarge is not null)
+            {
+                return tooLarge;
+            }
+
+            var (csvRows, csvProblem) = EnrolmentCsv.Read(bytes!, MaxBatchRows);
+            if (csvProblem is not null)
+            {
+                return csvProblem;
+            }
+
+            rows = csvRows!;
+        }
+        else
+        {
+            if (!JsonBody.IsJson(http.Request))
+            {
+                return Problems.Field("Content-Type", $"must be application/json or {EnrolmentCsv.MediaType}.", StatusCodes.Status415UnsupportedMediaType);
+            }
+
+            var (bodies, problem) = await JsonBody.ReadAsync<List<JsonElement>>(http.Request, ct, MaxBatchBytes);
+            if (problem is not null)
+            {
+                return problem;
+            }
+
+            if (bodies!.Count == 0 || bodies.Count > MaxBatchRows)
+            {
+                return Problems.Field("body", $"must be a JSON array of 1 to {MaxBatchRows} enrolments.");
+            }
+
+            rows = bodies.Select(ParseRow).ToList();
         }
 
-        if (bodies!.Count == 0 || bodies.Count > MaxBatchRows)
-        {
-            return Problems.Field("body", $"must be a JSON array of 1 to {MaxBatchRows} enrolments.");
-        }
+        return TypedResults.Ok(await EnrolRowsAsync(rows, http, catalogue, workflow, urls, ct));
+    }
 
+    /// <summary>
+    /// The one batch enrolment, whatever the batch arrived as: each row is validated as a single
+    /// enrolment would be, and the valid rows are enrolled a thousand to a transaction. A row's
+    /// <c>line</c> (CSV only; 0 for JSON) is added to its problem so the row can be found in the file.
+    /// </summary>
+    private static async Task<BatchResponse> EnrolRowsAsync(IReadOnlyList<BatchRow> rows, HttpContext http,
+        ProgrammeCatalogue catalogue, EnrolmentWorkflow workflow, PublicUrls urls, CancellationToken ct)
+    {
         var caller = http.Caller();
-        var results = new BatchResult?[bodies.Count];
+        var results = new BatchResult?[rows.Count];
         var accepted = new List<(int Index, EnrolmentRequest Request, ProgrammeVersion Programme)>();
         var firstRowFor = new Dictionary<(string, string, string), int>();
-        for (var i = 0; i < bodies.Count; i++)
+        for (var i = 0; i < rows.Count; i++)
         {
-            var (body, parseProblem) = ParseRow(bodies[i]);
-            var (request, programme, rowProblem) = parseProblem is null
-                ? await ValidateAsync(body!, caller, catalogue, ct)
-                : (null, null, parseProblem);
+            var row = rows[i];
+            var (request, programme, rowProblem) = row.Problem is null
+                ? await ValidateAsync(row.Body!, caller, catalogue, ct)
+                : (null, null, row.Problem);
             if (rowProblem is null &&
                 !firstRowFor.TryAdd((request!.ProgrammeId, request.SchoolUrn, request.Staff.ExternalId), i))
             {
@@ -100,6 +147,11 @@ public static class EnrolmentEndpoints
                 var details = rowProblem.ProblemDetails;
                 details.Detail = $"Row {i}: {details.Detail}";
                 details.Extensions["index"] = i;
+                if (row.Line > 0)
+                {
+                    details.Extensions["line"] = row.Line;
+                }
+
                 results[i] = new BatchResult(i, rowProblem.StatusCode, null, null, details);
                 continue;
             }
@@ -118,13 +170,19 @@ public static class EnrolmentEndpoints
             }
         }
 
-        return TypedResults.Ok(new BatchResponse(results.Select(r => r!).ToList()));
+        return new BatchResponse(results.Select(r => r!).ToList());
     }
 
-    private static (EnrolmentBody? Body, ProblemHttpResult? Problem) ParseRow(JsonElement row) =>
-        row.ValueKind != JsonValueKind.Object
-            ? (null, Problems.Field("body", "must be a JSON object."))
-            : JsonBody.Parse<EnrolmentBody>(System.Text.Encoding.UTF8.GetBytes(row.GetRawText()), JsonBody.Options);
+    private static BatchRow ParseRow(JsonElement row)
+    {
+        if (row.ValueKind != JsonValueKind.Object)
+        {
+            return new BatchRow(null, Problems.Field("body", "must be a JSON object."));
+        }
+
+        var (body, problem) = JsonBody.Parse<EnrolmentBody>(System.Text.Encoding.UTF8.GetBytes(row.GetRawText()), JsonBody.Options);
+        return new BatchRow(body, problem);
+    }
 
     /// <summary>Checks one enrolment body field by field; the caller may enrol only into its own school.</summary>
     internal static async Task<(EnrolmentRequest? Request, ProgrammeVersion? Programme, ProblemHttpResult? Problem)> ValidateAsync(

@@ -1,6 +1,8 @@
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.Extensions.Options;
+using Microsoft.AspNetCore.Http.Metadata;
+using Microsoft.AspNetCore.Routing.Template;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using SendWorkflows.Certificates;
 using SendWorkflows.Clients;
@@ -12,6 +14,7 @@ using SendWorkflows.Outbox;
 using SendWorkflows.Preferences;
 using SendWorkflows.Programmes;
 using SendWorkflows.Progress;
+using SendWorkflows.Reports;
 using SendWorkflows.Schools;
 using SendWorkflows.Storage;
 using SendWorkflows.Webhooks;
@@ -112,10 +115,22 @@ public static class AppSetup
         }
     }
 
-    private static string AcceptedTypes(HttpContext http) =>
-        http.GetEndpoint()?.Metadata.GetMetadata<Microsoft.AspNetCore.Http.Metadata.IAcceptsMetadata>()?.ContentTypes is { Count: > 0 } types
-            ? string.Join(" or ", types)
-            : "application/json";
+    private static string AcceptedTypes(HttpContext http)
+    {
+        var types = http.GetEndpoint()?.Metadata.GetMetadata<IAcceptsMetadata>()?.ContentTypes;
+        if (types is not { Count: > 0 })
+        {
+            // Routing refuses a media type before it picks an endpoint: ask the endpoints this path and method would have reached.
+            types = http.RequestServices.GetRequiredService<EndpointDataSource>().Endpoints.OfType<RouteEndpoint>()
+                .Where(e => e.Metadata.GetMetadata<IHttpMethodMetadata>()?.HttpMethods.Contains(http.Request.Method, StringComparer.OrdinalIgnoreCase) != false &&
+                            new TemplateMatcher(new RouteTemplate(e.RoutePattern), []).TryMatch(http.Request.Path, []))
+                .SelectMany(e => e.Metadata.GetMetadata<IAcceptsMetadata>()?.ContentTypes ?? [])
+                .Distinct(StringComparer.OrdinalIgnoreCase)
+                .ToList();
+        }
+
+        return types is { Count: > 0 } ? string.Join(" or ", types) : "application/json";
+    }
 
     /// <summary>The stores and email transports this build has.</summary>
     public static readonly IReadOnlyList<string> StoreProviders = ["sqlite"];
@@ -178,6 +193,8 @@ public static class AppSetup
         api.MapTemplatePreviews();
         api.MapSchoolContacts();
         api.MapWebhooks();
+        api.MapSchoolDetails();
+        api.MapReports();
         app.MapCertificates(api);
         app.MapSendGridEventWebhook();
         app.MapPreferences();

@@ -148,15 +148,11 @@ public sealed class IdempotencyMiddleware(RequestDelegate next)
         var errors = new FieldErrors();
         errors.Add(Header, message);
         http.Response.StatusCode = status;
-        return problems.WriteAsync(new ProblemDetailsContext
+        return Problems.WriteAsync(http, problems, new HttpValidationProblemDetails(errors.ToDictionary())
         {
-            HttpContext = http,
-            ProblemDetails = new HttpValidationProblemDetails(errors.ToDictionary())
-            {
-                Status = status,
-                Title = status == StatusCodes.Status422UnprocessableEntity ? "The Idempotency-Key was used for another request." : "The Idempotency-Key cannot be used.",
-                Detail = $"{Header} {message}",
-            },
-        }).AsTask();
+            Status = status,
+            Title = status == StatusCodes.Status422UnprocessableEntity ? "The Idempotency-Key was used for another request." : "The Idempotency-Key cannot be used.",
+            Detail = $"{Header} {message}",
+        });
     }
 }

@@ -1,4 +1,5 @@
 using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Mvc;
 
 namespace SendWorkflows.Http;
 
@@ -33,6 +34,19 @@ public static class Problems
 
     public static ProblemHttpResult Forbidden(string field, string message) =>
         WithTitle(Field(field, message, StatusCodes.Status403Forbidden), "This API key may not do that.");
+
+    /// <summary>
+    /// Writes a problem from middleware (authentication, idempotency). It is application/problem+json
+    /// even when the request's Accept asks only for something else, such as a report as text/csv:
+    /// the framework's writer declines those, and declining must not become a 500.
+    /// </summary>
+    public static async Task WriteAsync(HttpContext http, IProblemDetailsService problems, ProblemDetails details)
+    {
+        if (!await problems.TryWriteAsync(new ProblemDetailsContext { HttpContext = http, ProblemDetails = details }))
+        {
+            await TypedResults.Problem(details).ExecuteAsync(http);
+        }
+    }
 
     private static ProblemHttpResult WithTitle(ProblemHttpResult result, string title)
     {

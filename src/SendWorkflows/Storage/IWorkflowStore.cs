@@ -76,6 +76,19 @@ public interface IWorkflowStore
 
     /// <summary>The subscription's latest delivery attempts, newest first.</summary>
     Task<IReadOnlyList<WebhookAttempt>> WebhookAttemptsAsync(Guid subscriptionId, int limit, CancellationToken ct);
+
+    /// <summary>Every enrolment at the school with its latest certificate, by family name, given name and externalId, streamed.</summary>
+    IAsyncEnumerable<ReportedEnrolment> SchoolReportAsync(string schoolUrn, CancellationToken ct);
+
+    /// <summary>The local authority an admin set for the school, if any.</summary>
+    Task<string?> LocalAuthorityAsync(string schoolUrn, CancellationToken ct);
+
+    /// <summary>
+    /// Enrolments by status, schools, the median days from enrolment to completion, and reminder
+    /// emails sent (<paramref name="reminderTemplates"/>), per local authority, and the national
+    /// median; all counted in SQL from one consistent view of the store.
+    /// </summary>
+    Task<StoredProgressSummary> ProgressSummaryAsync(IReadOnlyCollection<string> reminderTemplates, CancellationToken ct);
 }
 
 /// <summary>One atomic unit of writes: a state change, its event and its effects commit together or not at all.</summary>
@@ -192,6 +205,9 @@ public interface IStoreTransaction : IAsyncDisposable
 
     Task RecordWebhookAttemptAsync(WebhookAttempt attempt);
 
+    /// <summary>Sets the school's local authority; null forgets it, so the school counts under "unknown" again.</summary>
+    Task SetLocalAuthorityAsync(string schoolUrn, string? localAuthority, DateTimeOffset now);
+
     Task CommitAsync();
 }
 
@@ -264,6 +280,19 @@ public sealed record XapiStatementRecord(
 
 /// <summary>What a stored xAPI statement is compared by when its id arrives again.</summary>
 public sealed record StoredXapiStatement(Guid Id, string ContentHash, DateTimeOffset? OccurredAt);
+
+/// <summary>An enrolment as the school report shows it: its state and its latest certificate's number and status, if any.</summary>
+public sealed record ReportedEnrolment(EnrolmentState State, string? CertificateNumber, string? CertificateStatus);
+
+/// <summary>
+/// One local authority's figures (<paramref name="LocalAuthority"/> null: schools with none set).
+/// <paramref name="ByStatus"/> is keyed by the stored status (<c>in_progress</c>); absent statuses have no entry.
+/// </summary>
+public sealed record AreaSummary(
+    string? LocalAuthority, IReadOnlyDictionary<string, long> ByStatus, long Schools, double? MedianDaysToComplete, long NudgesSent);
+
+/// <summary>Every local authority's figures (the counts add up to the nation's), and the national median days to complete (null: none yet).</summary>
+public sealed record StoredProgressSummary(IReadOnlyList<AreaSummary> LocalAuthorities, double? MedianDaysToComplete);
 
 public sealed record StoredResponse(string RequestHash, int? StatusCode, string? ContentType, byte[]? Body);
 

@@ -398,6 +398,94 @@ public sealed class SqliteStore : IWorkflowStore, IAsyncDisposable
             FROM webhook_deliveries WHERE subscription_id = @id ORDER BY id DESC LIMIT @limit
             """, new { id = subscriptionId.ToString(), limit })).Select(r => r.ToAttempt()).ToList(), ct);
 
+    public async IAsyncEnumerable<ReportedEnrolment> SchoolReportAsync(
+        string schoolUrn, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct)
+    {
+        await using var connection = await OpenAsync(ct);
+        // Unbuffered, like the digest: a large college's report is written out as it is read.
+        var rows = connection.QueryUnbufferedAsync<ReportRow>(
+            """
+            SELECT e.state, c.number AS CertificateNumber, c.status AS CertificateStatus
+            FROM enrolments e
+            LEFT JOIN certificates c ON c.enrolment_id = e.id
+                AND c.version = (SELECT MAX(version) FROM certificates WHERE enrolment_id = e.id)
+            WHERE e.school_urn = @schoolUrn
+            ORDER BY json_extract(e.state, '$.staff.familyName') COLLATE NOCASE, json_extract(e.state, '$.staff.givenName') COLLATE NOCASE,
+                     e.external_id, e.programme_id
+            """,
+            new { schoolUrn });
+        await foreach (var row in rows.WithCancellation(ct))
+        {
+            yield return new ReportedEnrolment(JsonSerializer.Deserialize<EnrolmentState>(row.State, JsonBody.Options)!, row.CertificateNumber, row.CertificateStatus);
+        }
+    }
+
+    public Task<string?> LocalAuthorityAsync(string schoolUrn, CancellationToken ct) =>
+        ReadAsync(c => c.QuerySingleOrDefaultAsync<string?>(
+            "SELECT local_authority FROM school_details WHERE school_urn = @schoolUrn", new { schoolUrn }), ct);
+
+    public async Task<StoredProgressSummary> ProgressSummaryAsync(IReadOnlyCollection<string> reminderTemplates, CancellationToken ct)
+    {
+        await using var connection = await OpenAsync(ct);
+        // One deferred (read) transaction: every figure comes from the same snapshot of the file, and the writer is never waited for.
+        await using var snapshot = connection.BeginTransaction(deferred: true);
+        // Statuses per school from the (school_urn, status) index, then the schools' local authorities.
+        var counts = await connection.QueryAsync<(string? La, string Status, long Count)>(
+            """
+            SELECT d.local_authority, p.status, SUM(p.n)
+            FROM (SELECT school_urn, status, COUNT(*) AS n FROM enrolments GROUP BY school_urn, status) p
+            LEFT JOIN school_details d ON d.school_urn = p.school_urn
+            GROUP BY d.local_authority, p.status
+            """, transaction: snapshot);
+        var schools = (await connection.QueryAsync<(string? La, long Count)>(
+            """
+            SELECT d.local_authority, COUNT(*)
+            FROM (SELECT DISTINCT school_urn FROM enrolments) s LEFT JOIN school_details d ON d.school_urn = s.school_urn
+            GROUP BY d.local_authority
+            """, transaction: snapshot)).ToDictionary(r => r.La ?? "", r => r.Count);
+        // Medians of the days from enrolment to completion: the middle value, or the mean of the middle two;
+        // per local authority and nationally, from one read of the completed enrolments' states.
+        var medians = (await connection.QueryAsync<(long National, string? La, double? Days)>(
+            $"""
+             WITH durations AS MATERIALIZED ({CompletionDays}),
+             ranked AS (SELECT la, days, ROW_NUMBER() OVER (PARTITION BY la ORDER BY days) AS rn, COUNT(*) OVER (PARTITION BY la) AS n FROM durations),
+             national AS (SELECT days, ROW_NUMBER() OVER (ORDER BY days) AS rn, COUNT(*) OVER () AS n FROM durations)
+             SELECT 0, la, AVG(days) FROM ranked WHERE rn IN ((n + 1) / 2, (n + 2) / 2) GROUP BY la
+             UNION ALL
+             SELECT 1, NULL, AVG(days) FROM national WHERE rn IN ((n + 1) / 2, (n + 2) / 2)
+             """, transaction: snapshot)).ToList();
+        var nationalMedian = medians.Single(m => m.National == 1).Days;
+        var areaMedians = medians.Where(m => m.National == 0).ToDictionary(m => m.La ?? "", m => m.Days);
+        var nudges = (await connection.QueryAsync<(string? La, long Count)>(
+            """
+            SELECT d.local_authority, COUNT(*)
+            FROM outbox o
+            JOIN enrolments e ON e.id = o.enrolment_id
+            LEFT JOIN school_details d ON d.school_urn = e.school_urn
+            WHERE o.kind = 'email' AND o.status = 'sent' AND o.template IN (SELECT value FROM json_each(@templates))
+            GROUP BY d.local_authority
+            """, new { templates = JsonSerializer.Serialize(reminderTemplates) }, snapshot)).ToDictionary(r => r.La ?? "", r => r.Count);
+        await snapshot.CommitAsync(ct);
+
+        var areas = counts.GroupBy(r => r.La ?? "", StringComparer.Ordinal)
+            .Select(g => new AreaSummary(g.Key.Length == 0 ? null : g.Key,
+                g.ToDictionary(r => r.Status, r => r.Count, StringComparer.Ordinal),
+                schools.GetValueOrDefault(g.Key),
+                areaMedians.GetValueOrDefault(g.Key),
+                nudges.GetValueOrDefault(g.Key)))
+            .ToList();
+        return new StoredProgressSummary(areas, nationalMedian);
+    }
+
+    /// <summary>Each completed enrolment's local authority and days from enrolment to completion, from its state.</summary>
+    private const string CompletionDays =
+        """
+        SELECT d.local_authority AS la,
+               julianday(json_extract(e.state, '$.completedAt')) - julianday(json_extract(e.state, '$.enrolledAt')) AS days
+        FROM enrolments e LEFT JOIN school_details d ON d.school_urn = e.school_urn
+        WHERE e.status = 'completed'
+        """;
+
     public async ValueTask DisposeAsync()
     {
         await _writeLock.WaitAsync();
@@ -857,6 +945,16 @@ public sealed class SqliteStore : IWorkflowStore, IAsyncDisposable
                     a.StatusCode, a.Error, a.Outcome, nextAttemptAt = Ms(a.NextAttemptAt),
                 }, transaction);
 
+        public Task SetLocalAuthorityAsync(string schoolUrn, string? localAuthority, DateTimeOffset now) =>
+            localAuthority is null
+                ? connection.ExecuteAsync("DELETE FROM school_details WHERE school_urn = @schoolUrn", new { schoolUrn }, transaction)
+                : connection.ExecuteAsync(
+                    """
+                    INSERT INTO school_details (school_urn, local_authority, updated_at) VALUES (@schoolUrn, @localAuthority, @now)
+                    ON CONFLICT (school_urn) DO UPDATE SET local_authority = excluded.local_authority, updated_at = excluded.updated_at
+                    """,
+                    new { schoolUrn, localAuthority, now = Ms(now) }, transaction);
+
         public async Task CommitAsync()
         {
             _ended = true;
@@ -985,6 +1083,13 @@ public sealed class SqliteStore : IWorkflowStore, IAsyncDisposable
 
         public StoredCertificate ToCertificate() => new(Number, Guid.Parse(EnrolmentId), (int)Version, SchoolUrn, Status, Details, Sha256, Pdf,
             At(IssuedAt), At(RevokedAt), RevokedReason);
+    }
+
+    private sealed class ReportRow
+    {
+        public string State { get; set; } = "";
+        public string? CertificateNumber { get; set; }
+        public string? CertificateStatus { get; set; }
     }
 
     private sealed class SchoolContactRow

@@ -86,6 +86,20 @@ public sealed class AuthorizationMatrixTests
                 return new HttpResponseMessage((HttpStatusCode)row.GetProperty("status").GetInt32());
             },
             who => Only(who, 201, Who.Admin, Who.SchoolA)),
+        new("POST /api/v1/enrolments/batch as text/csv (row status)", _ => Task.FromResult(""),
+            async (c, _) =>
+            {
+                var response = await Enrolments.CsvEnrolmentTests.PostCsvAsync(c,
+                    $"programmeId,schoolUrn,externalId,givenName,familyName,email,role\r\n{TestApp.Programme},{SchoolA},P-{Guid.NewGuid():N},Ann,Lee,ann@school.example.org,teacher\r\n");
+                if (response.StatusCode != HttpStatusCode.OK)
+                {
+                    return response;
+                }
+
+                var row = (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("results")[0];
+                return new HttpResponseMessage((HttpStatusCode)row.GetProperty("status").GetInt32());
+            },
+            who => Only(who, 201, Who.Admin, Who.SchoolA)),
         new("GET /api/v1/enrolments/{id}", EnrolInA,
             (c, id) => c.GetAsync($"/api/v1/enrolments/{id}"),
             who => ForEnrolmentOfA(who, 200)),
@@ -184,6 +198,23 @@ public sealed class AuthorizationMatrixTests
         new("DELETE /api/v1/schools/{urn}/contacts/{id}", ContactInA,
             (c, id) => c.DeleteAsync($"/api/v1/schools/{SchoolA}/contacts/{id}"),
             who => ForSchoolA(who, 204)),
+        new("GET /api/v1/schools/{urn}/report", EnrolInA,
+            (c, _) => c.GetAsync($"/api/v1/schools/{SchoolA}/report"),
+            who => ForSchoolA(who, 200)),
+        new("GET /api/v1/schools/{urn}/report as text/csv", EnrolInA,
+            (c, _) =>
+            {
+                var request = new HttpRequestMessage(HttpMethod.Get, $"/api/v1/schools/{SchoolA}/report");
+                request.Headers.Accept.ParseAdd("text/csv");
+                return c.SendAsync(request);
+            },
+            who => ForSchoolA(who, 200)),
+        new("PUT /api/v1/schools/{urn}", _ => Task.FromResult(""),
+            (c, _) => c.PutAsJsonAsync($"/api/v1/schools/{SchoolA}", new { localAuthority = "Leeds" }),
+            who => Only(who, 200, Who.Admin)),
+        new("GET /api/v1/reports/summary", EnrolInA,
+            (c, _) => c.GetAsync("/api/v1/reports/summary"),
+            who => Only(who, 200, Who.Admin)),
         new("GET /api/v1/certificates/{number}", CertificateInA,
             (c, number) => c.GetAsync($"/api/v1/certificates/{number}"),
             _ => 200, Public: true),

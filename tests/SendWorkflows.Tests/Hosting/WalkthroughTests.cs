@@ -96,6 +96,7 @@ public sealed class WalkthroughTests
                      "/api/v1/enrolments/{id}", "/api/v1/enrolments/{id}/modules/{moduleId}/completion", "/api/v1/progress",
                      "/api/v1/sessions/{sessionId}", "/api/v1/sessions/{sessionId}/bookings", "/api/v1/sessions/{sessionId}/attendance",
                      "/api/v1/enrolments/{id}/withdrawal", "/api/v1/enrolments/{id}/reinstatement", "/api/v1/enrolments/{id}/deadline-extension", "/tick",
+                     "/api/v1/schools/{urn}/report", "/api/v1/reports/summary", "/api/v1/schools/{urn}",
                  })
         {
             Assert.True(paths.TryGetProperty(path, out _), $"OpenAPI document lacks {path}");
