@@ -32,7 +32,7 @@ public static partial class Scopes
     /// <summary>
     /// A school URN (six digits), an early-years URN (EY and six digits) or a college's UKPRN (eight digits).
     /// </summary>
-    [GeneratedRegex(@"^(?:\d{6}|EY\d{6}|\d{8})$", RegexOptions.CultureInvariant)]
+    [GeneratedRegex(@"^(?:[0-9]{6}|EY[0-9]{6}|[0-9]{8})\z", RegexOptions.CultureInvariant)]
     public static partial Regex SchoolUrnPattern();
 
     public static bool IsValid(string scope) =>

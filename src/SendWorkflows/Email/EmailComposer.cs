@@ -179,11 +179,11 @@ public sealed partial class EmailComposer
     [GeneratedRegex(@"\[\[sw:[A-Za-z][A-Za-z0-9]*(?::html)?\]\]", RegexOptions.CultureInvariant)]
     private static partial Regex Tag();
 
-    [GeneratedRegex("^[A-Za-z][A-Za-z0-9]*$", RegexOptions.CultureInvariant)]
+    [GeneratedRegex(@"^[A-Za-z][A-Za-z0-9]*\z", RegexOptions.CultureInvariant)]
     private static partial Regex FieldName();
 
     /// <summary>Only plain fields and <c>#if</c>/<c>else</c> on a field: then filling the shared form is exactly rendering.</summary>
-    [GeneratedRegex(@"^(?:#if [A-Za-z][A-Za-z0-9]*|else|/if|[A-Za-z][A-Za-z0-9]*)$", RegexOptions.CultureInvariant)]
+    [GeneratedRegex(@"^(?:#if [A-Za-z][A-Za-z0-9]*|else|/if|[A-Za-z][A-Za-z0-9]*)\z", RegexOptions.CultureInvariant)]
     private static partial Regex SimpleExpression();
 
     [GeneratedRegex(@"\{\{(.*?)\}\}", RegexOptions.CultureInvariant | RegexOptions.Singleline)]

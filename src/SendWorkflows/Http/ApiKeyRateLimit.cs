@@ -58,15 +58,13 @@ public sealed class ApiKeyRateLimitPolicy(TimeProvider clock, IOptions<RateLimit
         http.Response.Headers.RetryAfter = seconds.ToString(CultureInfo.InvariantCulture);
         var errors = new FieldErrors();
         errors.Add("Authorization", $"this API key has made more requests than its limit allows; try again in {seconds} s.");
-        await http.RequestServices.GetRequiredService<IProblemDetailsService>().WriteAsync(new ProblemDetailsContext
-        {
-            HttpContext = http,
-            ProblemDetails = new HttpValidationProblemDetails(errors.ToDictionary())
+        // JSON whatever the request accepts (a caller asking for text/csv still learns why it was refused).
+        await Problems.WriteAsync(http, http.RequestServices.GetRequiredService<IProblemDetailsService>(),
+            new HttpValidationProblemDetails(errors.ToDictionary())
             {
                 Status = StatusCodes.Status429TooManyRequests,
                 Title = "Too many requests.",
                 Detail = errors.Summary(),
-            },
-        });
+            });
     }
 }

@@ -26,10 +26,14 @@ public static class JsonBody
         return options;
     }
 
-    /// <summary>The API's JSON conventions: camelCase, snake_case enum values, explicit UTC offsets.</summary>
+    /// <summary>
+    /// The API's JSON conventions: camelCase, snake_case enum values, explicit UTC offsets, and a
+    /// property given twice refused (which of the two was meant is anyone's guess).
+    /// </summary>
     public static void Configure(JsonSerializerOptions options)
     {
         options.PropertyNamingPolicy = JsonNamingPolicy.CamelCase;
+        options.AllowDuplicateProperties = false;
         options.Converters.Add(new JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower, allowIntegerValues: false));
         options.Converters.Add(new StrictDateTimeOffsetConverter());
     }
@@ -83,9 +87,19 @@ public static class JsonBody
         try
         {
             var value = JsonSerializer.Deserialize<T>(bytes.Span, options);
+            if (value is System.Text.Json.Nodes.JsonNode node)
+            {
+                // A JSON document read as nodes finds a repeated property only when it is walked: walk it here.
+                _ = node.ToJsonString();
+            }
+
             return value is null
                 ? (null, Problems.Field("body", "must be a JSON object, not null."))
                 : (value, null);
+        }
+        catch (ArgumentException)
+        {
+            return (null, Problems.Field("body", "gives a property more than once."));
         }
         catch (JsonException e) when (IsAboutAValue(e))
         {

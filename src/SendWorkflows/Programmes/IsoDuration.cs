@@ -11,11 +11,11 @@ namespace SendWorkflows.Programmes;
 /// </summary>
 public static partial class IsoDuration
 {
-    [GeneratedRegex(@"^P(?:(?<w>\d+)W)?(?:(?<d>\d+)D)?(?:T(?:(?<h>\d+)H)?(?:(?<m>\d+)M)?(?:(?<s>\d+(?:\.\d{1,7})?)S)?)?$",
+    [GeneratedRegex(@"^P(?:(?<w>[0-9]+)W)?(?:(?<d>[0-9]+)D)?(?:T(?:(?<h>[0-9]+)H)?(?:(?<m>[0-9]+)M)?(?:(?<s>[0-9]+(?:\.[0-9]{1,7})?)S)?)?\z",
         RegexOptions.CultureInvariant)]
     private static partial Regex Pattern();
 
-    [GeneratedRegex(@"^P(?:\d+Y|(?:\d+W)?(?:\d+D)?\d+M)", RegexOptions.CultureInvariant)]
+    [GeneratedRegex(@"^P(?:[0-9]+Y|(?:[0-9]+W)?(?:[0-9]+D)?[0-9]+M)", RegexOptions.CultureInvariant)]
     private static partial Regex CalendarUnits();
 
     public static bool TryParse(string? text, out TimeSpan duration, out string? error)

@@ -79,7 +79,7 @@ public sealed partial class ProgrammeDocument
         DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
     };
 
-    [GeneratedRegex(@"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", RegexOptions.CultureInvariant)]
+    [GeneratedRegex(@"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}\z", RegexOptions.CultureInvariant)]
     public static partial Regex IdPattern();
 
     /// <summary>No duration in a programme, and no deadline, reaches further than this.</summary>

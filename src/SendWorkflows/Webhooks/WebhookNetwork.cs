@@ -48,6 +48,12 @@ public static class WebhookNetwork
         }
 
         return address.AddressFamily == AddressFamily.InterNetworkV6 &&
+               // Only global unicast (2000::/3); of that, not the prefixes that carry an IPv4 address
+               // inside (6to4 2002::/16, Teredo 2001::/32) and so could reach a private one through a
+               // gateway. NAT64 (64:ff9b::/96) and IPv4-compatible (::a.b.c.d) fall outside 2000::/3.
+               (b[0] & 0xE0) == 0x20 &&
+               !(b[0] == 0x20 && b[1] == 0x02) &&
+               !(b[0] == 0x20 && b[1] == 0x01 && b[2] == 0x00 && b[3] == 0x00) &&
                !address.Equals(IPAddress.IPv6Any) &&
                !address.IsIPv6LinkLocal && !address.IsIPv6SiteLocal && !address.IsIPv6Multicast &&
                (b[0] & 0xFE) != 0xFC && // unique local fc00::/7

@@ -184,7 +184,15 @@ public sealed class StatementProgress(ProgrammeCatalogue programmes, PublicUrls 
             return Refused(field, "the session has not started yet; report attendance once it has.", StatusCodes.Status409Conflict);
         }
 
-        return new StatementMeaning(enrolment.State.Id, new SessionAttended(sessionId, when), enrolmentField);
+        if (when < session.StartsAt)
+        {
+            // Attendance dated before the session could complete an enrolment by a deadline the session itself missed.
+            return Refused(statement.Field + "timestamp", $"is before the session started ({session.StartsAt:O}).", StatusCodes.Status422UnprocessableEntity);
+        }
+
+        // As the register does: attendance counts from no later than the session's end, whenever it is reported.
+        var attendedAt = when < session.EndsAt ? when : session.EndsAt;
+        return new StatementMeaning(enrolment.State.Id, new SessionAttended(sessionId, attendedAt), enrolmentField);
     }
 
     private static string? ModuleWithActivity(ProgrammeDefinition programme, string activity) =>

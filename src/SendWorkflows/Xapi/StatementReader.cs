@@ -906,25 +906,25 @@ public sealed partial class StatementReader(TimeProvider clock)
             : null;
     }
 
-    [GeneratedRegex(@"^[A-Za-z][A-Za-z0-9+.\-]*:[^\s\p{Cc}]+$", RegexOptions.CultureInvariant)]
+    [GeneratedRegex(@"^[A-Za-z][A-Za-z0-9+.\-]*:[^\s\p{Cc}]+\z", RegexOptions.CultureInvariant)]
     private static partial Regex Iri();
 
-    [GeneratedRegex(@"^(?<date>\d{4}-\d{2}-\d{2})[Tt](?<time>\d{2}:\d{2}:\d{2})(?<fraction>\.\d+)?(?<zone>[Zz]|[+-]\d{2}(?::?\d{2})?)?$", RegexOptions.CultureInvariant)]
+    [GeneratedRegex(@"^(?<date>[0-9]{4}-[0-9]{2}-[0-9]{2})[Tt](?<time>[0-9]{2}:[0-9]{2}:[0-9]{2})(?<fraction>\.[0-9]+)?(?<zone>[Zz]|[+-][0-9]{2}(?::?[0-9]{2})?)?\z", RegexOptions.CultureInvariant)]
     private static partial Regex TimestampPattern();
 
-    [GeneratedRegex(@"^P(?:\d+(?:\.\d+)?W|(?=\d|T\d)(?:\d+(?:\.\d+)?Y)?(?:\d+(?:\.\d+)?M)?(?:\d+(?:\.\d+)?D)?(?:T(?=\d)(?:\d+(?:\.\d+)?H)?(?:\d+(?:\.\d+)?M)?(?:\d+(?:\.\d+)?S)?)?)$", RegexOptions.CultureInvariant)]
+    [GeneratedRegex(@"^P(?:[0-9]+(?:\.[0-9]+)?W|(?=[0-9]|T[0-9])(?:[0-9]+(?:\.[0-9]+)?Y)?(?:[0-9]+(?:\.[0-9]+)?M)?(?:[0-9]+(?:\.[0-9]+)?D)?(?:T(?=[0-9])(?:[0-9]+(?:\.[0-9]+)?H)?(?:[0-9]+(?:\.[0-9]+)?M)?(?:[0-9]+(?:\.[0-9]+)?S)?)?)\z", RegexOptions.CultureInvariant)]
     private static partial Regex Duration();
 
-    [GeneratedRegex(@"^mailto:[^@\s]+@[^@\s]+$", RegexOptions.CultureInvariant)]
+    [GeneratedRegex(@"^mailto:[^@\s]+@[^@\s]+\z", RegexOptions.CultureInvariant)]
     private static partial Regex Mailbox();
 
-    [GeneratedRegex(@"^[0-9a-fA-F]{40}$", RegexOptions.CultureInvariant)]
+    [GeneratedRegex(@"^[0-9a-fA-F]{40}\z", RegexOptions.CultureInvariant)]
     private static partial Regex Sha1();
 
-    [GeneratedRegex(@"^1\.0\.\d+$", RegexOptions.CultureInvariant)]
+    [GeneratedRegex(@"^1\.0\.[0-9]+\z", RegexOptions.CultureInvariant)]
     private static partial Regex StatementVersion();
 
     /// <summary>RFC 5646's language tag, best effort as xAPI permits: language, script, region, variants, extensions, private use.</summary>
-    [GeneratedRegex(@"^(?:(?:[A-Za-z]{2,3}(?:-[A-Za-z]{3}){0,3}|[A-Za-z]{4,8})(?:-[A-Za-z]{4})?(?:-(?:[A-Za-z]{2}|\d{3}))?(?:-(?:[A-Za-z\d]{5,8}|\d[A-Za-z\d]{3}))*(?:-[0-9A-WY-Za-wy-z](?:-[A-Za-z\d]{2,8})+)*(?:-[Xx](?:-[A-Za-z\d]{1,8})+)?|[Xx](?:-[A-Za-z\d]{1,8})+)$", RegexOptions.CultureInvariant)]
+    [GeneratedRegex(@"^(?:(?:[A-Za-z]{2,3}(?:-[A-Za-z]{3}){0,3}|[A-Za-z]{4,8})(?:-[A-Za-z]{4})?(?:-(?:[A-Za-z]{2}|[0-9]{3}))?(?:-(?:[A-Za-z0-9]{5,8}|[0-9][A-Za-z0-9]{3}))*(?:-[0-9A-WY-Za-wy-z](?:-[A-Za-z0-9]{2,8})+)*(?:-[Xx](?:-[A-Za-z0-9]{1,8})+)?|[Xx](?:-[A-Za-z0-9]{1,8})+)\z", RegexOptions.CultureInvariant)]
     private static partial Regex LanguageTag();
 }

@@ -53,7 +53,8 @@ public static partial class XapiEndpoints
 
     public static IEndpointRouteBuilder MapXapi(this IEndpointRouteBuilder app)
     {
-        app.MapPost($"{Prefix}/statements", PostStatementsAsync).RequireAuthorization().WithTags("xAPI")
+        app.MapPost($"{Prefix}/statements", PostStatementsAsync).RequireAuthorization().RequireRateLimiting(Http.ApiKeyRateLimitPolicy.Name)
+            .WithTags("xAPI")
             .Accepts<JsonElement>("application/json")
             .WithSummary("xAPI 1.0.3 statements, one or an array, with the X-Experience-API-Version header; answers their ids in order " +
                          "(admin, lms, or a school for its own people).");
@@ -239,6 +240,6 @@ public static partial class XapiEndpoints
 
     private static string Brief(string message) => message.Length > 200 ? message[..200] + "…" : message;
 
-    [GeneratedRegex(@"^1\.0(?:\.\d+)?$", RegexOptions.CultureInvariant)]
+    [GeneratedRegex(@"^1\.0(?:\.[0-9]+)?\z", RegexOptions.CultureInvariant)]
     private static partial Regex AcceptedVersion();
 }

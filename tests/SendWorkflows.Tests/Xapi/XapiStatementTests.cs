@@ -150,7 +150,7 @@ public sealed class XapiStatementTests
         await app.PublishSmallProgrammeAsync();
         var id = await EnrolOnSmallAsync(app, "T-1");
         await app.PutSessionAsync("leeds-1", "small", TimeSpan.FromHours(-3));
-        var attendedAt = app.Clock.GetUtcNow().AddHours(-1);
+        var attendedAt = app.Clock.GetUtcNow().AddHours(-2.5); // during the session (it ran from -3 h to -2 h)
 
         var batch = new JsonArray(
             ByRegistration(id, Passed, ModuleIri("m1", "small")),
