@@ -37,7 +37,7 @@ public static class PreferenceEndpoints
         }
 
         var found = await FindAsync(token, tokens, store, programmes, ct);
-        return found is null ? NotFound(token, http) : HtmlPage.Html(PreferencesPage.For(found.Value.State, found.Value.Programme, saved: null));
+        return found is null ? NotFound(http) : HtmlPage.Html(PreferencesPage.For(found.Value.State, found.Value.Programme, saved: null));
     }
 
     private static async Task<IResult> PostAsync(
@@ -49,7 +49,7 @@ public static class PreferenceEndpoints
         var found = contactToken ? null : await FindAsync(token, tokens, store, programmes, ct);
         if (!contactToken && found is null)
         {
-            return NotFound(token, http);
+            return NotFound(http);
         }
 
         var (reminders, problem) = await ReadChoiceAsync(http, ct);
@@ -133,7 +133,7 @@ public static class PreferenceEndpoints
         return (stored.State, programme.Definition);
     }
 
-    private static IResult NotFound(string token, HttpContext http) =>
+    private static IResult NotFound(HttpContext http) =>
         HtmlPage.PrefersJson(http.Request)
             ? Problems.Field("token", "is not a valid preferences link.", StatusCodes.Status404NotFound)
             : HtmlPage.Html(PreferencesPage.NotFound(), StatusCodes.Status404NotFound);
