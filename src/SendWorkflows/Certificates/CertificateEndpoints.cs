@@ -173,7 +173,7 @@ public static class CertificateEndpoints
     {
         if (!Scopes.SchoolUrnPattern().IsMatch(urn))
         {
-            return Problems.Field("urn", "must be a six-digit URN, EY and six digits, or an eight-digit UKPRN.");
+            return Problems.Field("urn", Scopes.SchoolUrnRule);
         }
 
         if (!http.Caller().ActsFor(urn))

@@ -35,6 +35,9 @@ public static partial class Scopes
     [GeneratedRegex(@"^(?:[0-9]{6}|EY[0-9]{6}|[0-9]{8})\z", RegexOptions.CultureInvariant)]
     public static partial Regex SchoolUrnPattern();
 
+    /// <summary>What <see cref="SchoolUrnPattern"/> accepts, in words, for problems about a school identifier.</summary>
+    public const string SchoolUrnRule = "must be a six-digit URN, EY and six digits for early years, or an eight-digit UKPRN for a college.";
+
     public static bool IsValid(string scope) =>
         scope is Admin or Lms or Sessions ||
         (scope.StartsWith(SchoolPrefix, StringComparison.Ordinal) && SchoolUrnPattern().IsMatch(scope[SchoolPrefix.Length..]));

@@ -189,7 +189,7 @@ public static class EnrolmentEndpoints
         EnrolmentBody body, Caller caller, ProgrammeCatalogue catalogue, CancellationToken ct)
     {
         var errors = new FieldErrors();
-        var programmeId = Text(body.ProgrammeId, "programmeId", 64, errors);
+        var programmeId = errors.RequiredText(body.ProgrammeId, "programmeId", 64);
         var schoolUrn = body.SchoolUrn?.Trim();
         if (string.IsNullOrEmpty(schoolUrn))
         {
@@ -197,7 +197,7 @@ public static class EnrolmentEndpoints
         }
         else if (!Scopes.SchoolUrnPattern().IsMatch(schoolUrn))
         {
-            errors.Add("schoolUrn", "must be a six-digit URN, EY and six digits for early years, or an eight-digit UKPRN for a college.");
+            errors.Add("schoolUrn", Scopes.SchoolUrnRule);
         }
 
         var staff = ValidateStaff(body.Staff, errors);
@@ -228,10 +228,10 @@ public static class EnrolmentEndpoints
             return null;
         }
 
-        var externalId = Text(staff.ExternalId, "staff.externalId", 100, errors);
-        var given = Text(staff.GivenName, "staff.givenName", 100, errors);
-        var family = Text(staff.FamilyName, "staff.familyName", 100, errors);
-        var email = Text(staff.Email, "staff.email", 254, errors);
+        var externalId = errors.RequiredText(staff.ExternalId, "staff.externalId", 100);
+        var given = errors.RequiredText(staff.GivenName, "staff.givenName", 100);
+        var family = errors.RequiredText(staff.FamilyName, "staff.familyName", 100);
+        var email = errors.RequiredText(staff.Email, "staff.email", 254);
         if (email is not null && !EmailAddresses.IsValid(email))
         {
             errors.Add("staff.email", EmailAddresses.Expected);
@@ -255,30 +255,6 @@ public static class EnrolmentEndpoints
     }
 
     private static string RoleName(StaffRole role) => JsonNamingPolicy.SnakeCaseLower.ConvertName(role.ToString());
-
-    private static string? Text(string? value, string field, int maxLength, FieldErrors errors)
-    {
-        var trimmed = value?.Trim();
-        if (string.IsNullOrEmpty(trimmed))
-        {
-            errors.Add(field, "is required.");
-            return null;
-        }
-
-        if (trimmed.Length > maxLength)
-        {
-            errors.Add(field, $"must be at most {maxLength} characters.");
-            return null;
-        }
-
-        if (trimmed.Any(char.IsControl))
-        {
-            errors.Add(field, "must not contain control characters.");
-            return null;
-        }
-
-        return trimmed;
-    }
 
     private static async Task<Results<Ok<EnrolmentView>, ProblemHttpResult>> GetAsync(
         string id, HttpContext http, EnrolmentAccess access, CancellationToken ct)

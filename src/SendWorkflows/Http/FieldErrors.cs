@@ -17,6 +17,31 @@ public sealed class FieldErrors
         list.Add(message);
     }
 
+    /// <summary>A required piece of text: trimmed, present, at most <paramref name="maxLength"/> characters, no control characters; null (and an error) otherwise.</summary>
+    public string? RequiredText(string? value, string field, int maxLength)
+    {
+        var trimmed = value?.Trim();
+        if (string.IsNullOrEmpty(trimmed))
+        {
+            Add(field, "is required.");
+            return null;
+        }
+
+        if (trimmed.Length > maxLength)
+        {
+            Add(field, $"must be at most {maxLength} characters.");
+            return null;
+        }
+
+        if (trimmed.Any(char.IsControl))
+        {
+            Add(field, "must not contain control characters.");
+            return null;
+        }
+
+        return trimmed;
+    }
+
     public IDictionary<string, string[]> ToDictionary() =>
         _errors.ToDictionary(e => e.Key, e => e.Value.ToArray(), StringComparer.Ordinal);
 

@@ -91,7 +91,7 @@ public static class ReportEndpoints
 
         if (!Scopes.SchoolUrnPattern().IsMatch(urn))
         {
-            return Problems.Field("urn", "must be a six-digit URN, EY and six digits for early years, or an eight-digit UKPRN for a college.");
+            return Problems.Field("urn", Scopes.SchoolUrnRule);
         }
 
         return caller.ActsFor(urn) ? null : Problems.NotFound("school", "urn", urn);

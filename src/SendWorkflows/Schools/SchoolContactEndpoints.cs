@@ -52,8 +52,8 @@ public static class SchoolContactEndpoints
         }
 
         var errors = new FieldErrors();
-        var name = Text(body!.Name, "name", MaxNameLength, errors);
-        var email = Text(body.Email, "email", MaxEmailLength, errors);
+        var name = errors.RequiredText(body!.Name, "name", MaxNameLength);
+        var email = errors.RequiredText(body.Email, "email", MaxEmailLength);
         if (email is not null && !EmailAddresses.IsValid(email))
         {
             errors.Add("email", EmailAddresses.Expected);
@@ -138,35 +138,11 @@ public static class SchoolContactEndpoints
 
         if (!Scopes.SchoolUrnPattern().IsMatch(urn))
         {
-            return Problems.Field("urn", "must be a six-digit URN, EY and six digits for early years, or an eight-digit UKPRN for a college.");
+            return Problems.Field("urn", Scopes.SchoolUrnRule);
         }
 
         return caller.ActsFor(urn) ? null : Problems.NotFound("school", "urn", urn);
     }
 
     private static ContactView View(SchoolContact c) => new(c.Id, c.SchoolUrn, c.Name, c.Email, c.CreatedAt);
-
-    private static string? Text(string? value, string field, int maxLength, FieldErrors errors)
-    {
-        var trimmed = value?.Trim();
-        if (string.IsNullOrEmpty(trimmed))
-        {
-            errors.Add(field, "is required.");
-            return null;
-        }
-
-        if (trimmed.Length > maxLength)
-        {
-            errors.Add(field, $"must be at most {maxLength} characters.");
-            return null;
-        }
-
-        if (trimmed.Any(char.IsControl))
-        {
-            errors.Add(field, "must not contain control characters.");
-            return null;
-        }
-
-        return trimmed;
-    }
 }

@@ -39,7 +39,7 @@ public static class SchoolDetailsEndpoints
 
         if (!Scopes.SchoolUrnPattern().IsMatch(urn))
         {
-            return Problems.Field("urn", "must be a six-digit URN, EY and six digits for early years, or an eight-digit UKPRN for a college.");
+            return Problems.Field("urn", Scopes.SchoolUrnRule);
         }
 
         // Read as a document so that a missing localAuthority (a mistake) is told apart from null (remove it).
