@@ -63,7 +63,7 @@ public static class DeliveryWindow
         return t;
     }
 
-    public static bool IsQuiet(TimeOnly time, QuietHours quiet) =>
+    private static bool IsQuiet(TimeOnly time, QuietHours quiet) =>
         quiet.Start < quiet.End
             ? time >= quiet.Start && time < quiet.End
             : time >= quiet.Start || time < quiet.End;
@@ -77,7 +77,7 @@ public static class DeliveryWindow
     /// becomes the first valid moment after it; a time that happens twice (01:30 in October) is
     /// taken at its first occurrence.
     /// </summary>
-    public static DateTimeOffset Local(DateOnly date, TimeOnly time, TimeZoneInfo zone)
+    private static DateTimeOffset Local(DateOnly date, TimeOnly time, TimeZoneInfo zone)
     {
         var local = date.ToDateTime(time, DateTimeKind.Unspecified);
         var guard = 0;

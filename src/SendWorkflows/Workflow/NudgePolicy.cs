@@ -252,7 +252,7 @@ public static class NudgePolicy
         s.Nudges.TryGetValue(series, out var r) && r.Anchor == anchor ? r : null;
 
     /// <summary>The latest moment the person made progress: a module completed or a session attended.</summary>
-    public static DateTimeOffset LatestProgress(EnrolmentState s)
+    private static DateTimeOffset LatestProgress(EnrolmentState s)
     {
         var latest = s.EnrolledAt;
         foreach (var at in s.ModulesCompleted.Values)
