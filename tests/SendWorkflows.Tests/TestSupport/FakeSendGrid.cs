@@ -2,11 +2,7 @@ using System.Collections.Concurrent;
 using System.Net;
 using System.Text.Json;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.DependencyInjection;
 
 namespace SendWorkflows.Tests.TestSupport;
 
@@ -21,10 +17,9 @@ namespace SendWorkflows.Tests.TestSupport;
 public sealed class FakeSendGrid : IAsyncDisposable
 {
     public const string ApiKey = "SG.test-key";
-    private readonly WebApplication _app;
+    private WebApplication _app = null!;
     private readonly ConcurrentQueue<(int Status, string Body, Dictionary<string, string> Headers)> _responses = new();
 
-    private FakeSendGrid(WebApplication app) => _app = app;
 
     public List<JsonElement> Requests { get; } = [];
     public List<string> Violations { get; } = [];
@@ -32,13 +27,8 @@ public sealed class FakeSendGrid : IAsyncDisposable
 
     public static async Task<FakeSendGrid> StartAsync()
     {
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.WebHost.UseUrls("http://127.0.0.1:0");
-        var app = builder.Build();
-        var fake = new FakeSendGrid(app);
-        app.MapPost("/v3/mail/send", fake.HandleAsync);
-        await app.StartAsync();
-        fake.BaseUrl = new Uri(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
+        var fake = new FakeSendGrid();
+        (fake._app, fake.BaseUrl) = await Loopback.StartAsync(app => app.MapPost("/v3/mail/send", fake.HandleAsync));
         return fake;
     }
 

@@ -1,10 +1,6 @@
 using System.Collections.Concurrent;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.DependencyInjection;
 
 namespace SendWorkflows.Tests.TestSupport;
 
@@ -15,11 +11,10 @@ namespace SendWorkflows.Tests.TestSupport;
 /// </summary>
 public sealed class WebhookReceiver : IAsyncDisposable
 {
-    private readonly WebApplication _app;
+    private WebApplication _app = null!;
     private readonly ConcurrentDictionary<string, ConcurrentQueue<int>> _answers = new(StringComparer.Ordinal);
     private readonly List<Received> _requests = [];
 
-    private WebhookReceiver(WebApplication app) => _app = app;
 
     public sealed record Received(string Path, string Method, IReadOnlyDictionary<string, string> Headers, byte[] Body)
     {
@@ -34,13 +29,8 @@ public sealed class WebhookReceiver : IAsyncDisposable
 
     public static async Task<WebhookReceiver> StartAsync()
     {
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.WebHost.UseUrls("http://127.0.0.1:0");
-        var app = builder.Build();
-        var receiver = new WebhookReceiver(app);
-        app.Run(receiver.HandleAsync);
-        await app.StartAsync();
-        receiver.BaseUrl = new Uri(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
+        var receiver = new WebhookReceiver();
+        (receiver._app, receiver.BaseUrl) = await Loopback.StartAsync(app => app.Run(receiver.HandleAsync));
         return receiver;
     }
 
