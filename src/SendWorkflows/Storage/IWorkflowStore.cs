@@ -105,6 +105,13 @@ public interface IStoreTransaction : IAsyncDisposable
     /// <summary>Inserts a new enrolment; false when one already exists for the same programme, school and person.</summary>
     Task<bool> InsertEnrolmentAsync(EnrolmentState state, DateTimeOffset? nextWakeAt, DateTimeOffset now);
 
+    /// <summary>
+    /// Inserts new enrolments, each with its first event and its effects, as one batch, and returns
+    /// the ids inserted. One whose programme, school and person is already enrolled (or comes earlier
+    /// in the batch) is skipped with its event and effects, as <see cref="InsertEnrolmentAsync"/> would.
+    /// </summary>
+    Task<IReadOnlySet<Guid>> InsertEnrolmentsAsync(IReadOnlyList<NewEnrolment> enrolments, DateTimeOffset now);
+
     /// <summary>Saves the new state if the stored version is still <paramref name="expectedVersion"/>.</summary>
     Task<bool> UpdateEnrolmentAsync(EnrolmentState state, long expectedVersion, DateTimeOffset? nextWakeAt, DateTimeOffset now);
 
@@ -215,6 +222,9 @@ public interface IStoreTransaction : IAsyncDisposable
 
     Task CommitAsync();
 }
+
+/// <summary>A new enrolment as the decider made it: its state, its first event (with the event's key) and its effects.</summary>
+public sealed record NewEnrolment(EnrolmentState State, DateTimeOffset? NextWakeAt, string EventKey, WorkflowEvent Event, IReadOnlyList<Effect> Effects);
 
 public sealed record ReminderStanding(Guid EnrolmentId, bool Completed, bool Withdrawn, bool RemindersOff, bool EmailBounced);
 
