@@ -25,6 +25,30 @@ public interface IWorkflowStore
     Task<IReadOnlyList<Guid>> DueEnrolmentsAsync(DateTimeOffset now, int limit, DateTimeOffset leaseUntil, CancellationToken ct);
     Task<bool> HasDueWorkAsync(DateTimeOffset now, CancellationToken ct);
 
+    /// <summary>
+    /// Saves one decision atomically, on its own: appends the event, saves the new state if the
+    /// stored version is still the one decided on, and enqueues the effects; nothing is written
+    /// unless all of it is. This is the hot path of every progress event, so a store may do it in
+    /// fewer round trips than <see cref="BeginAsync"/> and the separate calls, which it is equal to.
+    /// </summary>
+    async Task<SaveOutcome> SaveDecisionAsync(DecisionWrite write, DateTimeOffset now, CancellationToken ct)
+    {
+        await using var tx = await BeginAsync(ct);
+        if (!await tx.AppendEventAsync(write.State.Id, write.EventKey, write.Event, now))
+        {
+            return SaveOutcome.Duplicate;
+        }
+
+        if (!await tx.UpdateEnrolmentAsync(write.State, write.ExpectedVersion, write.NextWakeAt, now))
+        {
+            return SaveOutcome.VersionMoved;
+        }
+
+        await tx.EnqueueEffectsAsync(write.State.Id, write.Effects, now);
+        await tx.CommitAsync();
+        return SaveOutcome.Saved;
+    }
+
     Task<ApiClient?> FindClientByKeyHashAsync(string keyHash, CancellationToken ct);
     Task<bool> AnyAdminClientAsync(CancellationToken ct);
 
@@ -221,6 +245,22 @@ public interface IStoreTransaction : IAsyncDisposable
     Task SetLocalAuthorityAsync(string schoolUrn, string? localAuthority, DateTimeOffset now);
 
     Task CommitAsync();
+}
+
+/// <summary>A decision to save: the event that caused it (and its key), the new state, the version it was decided on, and its effects.</summary>
+public sealed record DecisionWrite(
+    string EventKey, WorkflowEvent Event, EnrolmentState State, long ExpectedVersion, DateTimeOffset? NextWakeAt, IReadOnlyList<Effect> Effects);
+
+public enum SaveOutcome
+{
+    /// <summary>The event, the state and the effects were written together.</summary>
+    Saved,
+
+    /// <summary>An event with the same key is already stored; nothing was written.</summary>
+    Duplicate,
+
+    /// <summary>Another writer saved the enrolment first; nothing was written, and the decision must be made again.</summary>
+    VersionMoved,
 }
 
 /// <summary>A new enrolment as the decider made it: its state, its first event (with the event's key) and its effects.</summary>

@@ -119,20 +119,17 @@ public sealed class EnrolmentWorkflow(
                 return outcome;
             }
 
-            await using (var tx = await store.BeginAsync(ct))
+            var saved = await store.SaveDecisionAsync(
+                new DecisionWrite(EventKeys.For(evt), evt, decision!.State, stored.Version, decision.NextWakeAt, decision.Effects), now, ct);
+            if (saved == SaveOutcome.VersionMoved)
             {
-                outcome = await WriteAsync(tx, stored, evt, decision!, now);
-                if (outcome is null)
-                {
-                    continue;
-                }
-
-                if (outcome.Status == ApplyStatus.Applied)
-                {
-                    await tx.CommitAsync();
-                }
+                continue;
             }
 
+            outcome = saved == SaveOutcome.Duplicate
+                ? new ApplyOutcome(ApplyStatus.Duplicate, stored)
+                : new ApplyOutcome(ApplyStatus.Applied, new StoredEnrolment(decision.State, stored.Version + 1, decision.NextWakeAt),
+                    Effects: decision.Effects.Count);
             NotifyIfEffects(outcome);
             return outcome;
         }
