@@ -13,6 +13,7 @@ namespace SendWorkflows.Tests.ScaleOut;
 /// service acknowledged is stored exactly once, every completed enrolment has exactly one valid
 /// certificate, nothing is stuck, and everyone got their welcome.
 /// </summary>
+[Collection(nameof(ScaleOutCluster))]
 public sealed class CrashTests
 {
     private const int People = 900;

@@ -8,6 +8,13 @@ using SendWorkflows.Tests.TestSupport;
 namespace SendWorkflows.Tests.ScaleOut;
 
 /// <summary>
+/// The scale-out tests start several processes each: they run one at a time, after the rest of the
+/// suite, so they neither starve the other tests of the two cores nor are starved by them.
+/// </summary>
+[CollectionDefinition(nameof(ScaleOutCluster), DisableParallelization = true)]
+public sealed class ScaleOutCollection;
+
+/// <summary>
 /// Several instances of the service sharing one fresh PostgreSQL database, as a scale-out
 /// deployment runs them, each sending email through the SendGrid v3 API to its own loopback
 /// stand-in. Giving each instance its own stand-in is how the tests tell which instance sent what:

@@ -10,6 +10,7 @@ namespace SendWorkflows.Tests.ScaleOut;
 /// timers and the outbox are shared work, claimed under leases, and every person still gets each
 /// email once.
 /// </summary>
+[Collection(nameof(ScaleOutCluster))]
 public sealed class ScaleOutTests
 {
     public const int People = 1000;
