@@ -34,11 +34,14 @@ public sealed class AppProcess : IAsyncDisposable
 
     private readonly IReadOnlyDictionary<string, string?> _settings;
     private readonly string _workingDirectory;
-    private readonly ConcurrentQueue<string> _recent = new();
-    private readonly ConcurrentQueue<string> _problems = new();
+    private readonly Lock _output = new();
+    private readonly Queue<string> _recent = new();
+    private readonly List<string> _problems = [];
+    private bool _continuing;
     private readonly Lock _lock = new();
     private Process? _process;
     private int _runs;
+    private bool _disposed;
 
     private AppProcess(string name, IReadOnlyDictionary<string, string?> settings)
     {
@@ -106,6 +109,8 @@ public sealed class AppProcess : IAsyncDisposable
         process.ErrorDataReceived += (_, e) => Keep(run, e.Data);
         lock (_lock)
         {
+            // A test that failed may still have a task restarting instances: once disposed, nothing starts again.
+            ObjectDisposedException.ThrowIf(_disposed, this);
             if (_process is { HasExited: false })
             {
                 throw new InvalidOperationException($"{Name} is already running.");
@@ -228,35 +233,62 @@ public sealed class AppProcess : IAsyncDisposable
         }
 
         var kept = $"[{Name} run {run.ToString(CultureInfo.InvariantCulture)}] {line}";
-        _recent.Enqueue(kept);
-        while (_recent.Count > KeptLines && _recent.TryDequeue(out _))
+        lock (_output)
         {
-        }
-
-        if (line.StartsWith("fail:", StringComparison.Ordinal) || line.StartsWith("crit:", StringComparison.Ordinal) ||
-            line.StartsWith("warn:", StringComparison.Ordinal) || line.StartsWith("==>", StringComparison.Ordinal) ||
-            line.Contains("Exception", StringComparison.Ordinal))
-        {
-            _problems.Enqueue(kept);
-            while (_problems.Count > KeptLines && _problems.TryDequeue(out _))
+            _recent.Enqueue(kept);
+            if (_recent.Count > KeptLines)
             {
+                _recent.Dequeue();
+            }
+
+            // The console logger writes "fail: Category[id]" and then the message, indented, on the lines after it.
+            if (line.StartsWith("fail:", StringComparison.Ordinal) || line.StartsWith("crit:", StringComparison.Ordinal) ||
+                line.StartsWith("warn:", StringComparison.Ordinal) || line.StartsWith("==>", StringComparison.Ordinal) ||
+                line.StartsWith("Unhandled exception", StringComparison.Ordinal))
+            {
+                _problems.Add(kept);
+                _continuing = true;
+            }
+            else if (_continuing && line.StartsWith(' '))
+            {
+                _problems[^1] += "\n" + line;
+            }
+            else
+            {
+                _continuing = false;
+            }
+
+            if (_problems.Count > KeptLines)
+            {
+                _problems.RemoveAt(0);
             }
         }
     }
 
     /// <summary>What the process wrote: warnings and errors of every run, then its newest lines.</summary>
-    public string Output() =>
-        $"--- {Name}: warnings and errors ---\n{string.Join('\n', _problems)}\n--- {Name}: newest output ---\n{string.Join('\n', _recent)}";
+    public string Output()
+    {
+        lock (_output)
+        {
+            return $"--- {Name}: warnings and errors ---\n{string.Join('\n', _problems)}\n--- {Name}: newest output ---\n{string.Join('\n', _recent)}";
+        }
+    }
 
-    /// <summary>Lines of any run that report a failure (<c>fail:</c>, <c>crit:</c>).</summary>
-    public IReadOnlyList<string> Failures() =>
-        _problems.Where(l => l.Contains("] fail:", StringComparison.Ordinal) || l.Contains("] crit:", StringComparison.Ordinal)).ToList();
+    /// <summary>Errors any run logged (<c>fail:</c>, <c>crit:</c>), each with its message.</summary>
+    public IReadOnlyList<string> Failures()
+    {
+        lock (_output)
+        {
+            return _problems.Where(l => l.Contains("] fail:", StringComparison.Ordinal) || l.Contains("] crit:", StringComparison.Ordinal)).ToList();
+        }
+    }
 
     public async ValueTask DisposeAsync()
     {
         Process? process;
         lock (_lock)
         {
+            _disposed = true;
             process = _process;
         }
 

@@ -74,39 +74,49 @@ public sealed class CrashTests
         var enrolled = new ConcurrentDictionary<int, string>();
         var completions = new ConcurrentBag<(string Enrolment, string EventKey)>();
 
-        var loadDone = new CancellationTokenSource();
-        var killer = KillWhileSendingAsync(cluster, loadDone.Token);
-
+        using var loadDone = new CancellationTokenSource();
+        using var stop = new CancellationTokenSource();
+        var killer = KillWhileSendingAsync(cluster, loadDone.Token, stop.Token);
         var clock = Stopwatch.StartNew();
-        await Parallel.ForEachAsync(Enumerable.Range(0, People).Chunk(100).Select((chunk, i) => (chunk, i)),
-            new ParallelOptions { MaxDegreeOfParallelism = 3 }, async (batch, _) =>
-            {
-                var answer = await client.PostAsync("/api/v1/enrolments/batch", batch.chunk.Select(n => ScaleOutTests.Person("crash", n)).ToList(), batch.i);
-                var ids = ScaleOutTests.Ids(answer);
-                for (var k = 0; k < ids.Count; k++)
+        int kills;
+        try
+        {
+            await Parallel.ForEachAsync(Enumerable.Range(0, People).Chunk(100).Select((chunk, i) => (chunk, i)),
+                new ParallelOptions { MaxDegreeOfParallelism = 3 }, async (batch, _) =>
                 {
-                    enrolled[batch.chunk[k]] = ids[k];
-                }
-            });
-        Assert.Equal(People, enrolled.Count);
+                    var answer = await client.PostAsync("/api/v1/enrolments/batch", batch.chunk.Select(n => ScaleOutTests.Person("crash", n)).ToList(), batch.i);
+                    var ids = ScaleOutTests.Ids(answer);
+                    for (var k = 0; k < ids.Count; k++)
+                    {
+                        enrolled[batch.chunk[k]] = ids[k];
+                    }
+                });
+            Assert.Equal(People, enrolled.Count);
 
-        // Progress arrives over a while, so instances are killed with dispatch of welcomes, completions,
-        // certificates and nudges in full swing. Each completion carries its own time, as an LMS reports it.
-        var reports = Enumerable.Range(0, Started).Select(n => (n, module: "m1"))
-            .Concat(Enumerable.Range(0, Completing).Select(n => (n, module: "m2")))
-            .OrderBy(r => r.n * 7919 % Started).ToList();
-        await Parallel.ForEachAsync(reports.Select((r, i) => (r.n, r.module, i)), new ParallelOptions { MaxDegreeOfParallelism = 3 },
-            async (report, _) =>
-            {
-                var id = enrolled[report.n];
-                var at = DateTimeOffset.FromUnixTimeMilliseconds(DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() - 1000);
-                await client.PostAsync($"/api/v1/enrolments/{id}/modules/{report.module}/completion", new { completedAt = at }, report.i);
-                completions.Add((id, EventKeys.For(new ModuleCompleted(report.module, at))));
-                await Task.Delay(30);
-            });
-        output?.WriteLine($"load acknowledged after {clock.Elapsed.TotalSeconds:F0} s: {enrolled.Count} enrolments, {completions.Count} completions, {client.Unanswered} requests unanswered and retried");
-        await loadDone.CancelAsync();
-        var kills = await killer;
+            // Progress arrives over a while, so instances are killed with dispatch of welcomes, completions,
+            // certificates and nudges in full swing. Each completion carries its own time, as an LMS reports it.
+            var reports = Enumerable.Range(0, Started).Select(n => (n, module: "m1"))
+                .Concat(Enumerable.Range(0, Completing).Select(n => (n, module: "m2")))
+                .OrderBy(r => r.n * 7919 % Started).ToList();
+            await Parallel.ForEachAsync(reports.Select((r, i) => (r.n, r.module, i)), new ParallelOptions { MaxDegreeOfParallelism = 3 },
+                async (report, _) =>
+                {
+                    var id = enrolled[report.n];
+                    var at = DateTimeOffset.FromUnixTimeMilliseconds(DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() - 1000);
+                    await client.PostAsync($"/api/v1/enrolments/{id}/modules/{report.module}/completion", new { completedAt = at }, report.i);
+                    completions.Add((id, EventKeys.For(new ModuleCompleted(report.module, at))));
+                    await Task.Delay(30);
+                });
+            output?.WriteLine($"load acknowledged after {clock.Elapsed.TotalSeconds:F0} s: {enrolled.Count} enrolments, {completions.Count} completions, {client.Unanswered} requests unanswered and retried");
+            await loadDone.CancelAsync();
+            kills = await killer;
+        }
+        finally
+        {
+            // When the load failed, the instances stop being killed and restarted before the cluster goes.
+            await stop.CancelAsync();
+            await Task.WhenAny(killer);
+        }
 
         // Once quiet: leases of killed instances expire and the live ones finish the work.
         await cluster.WaitUntilAsync("an empty outbox and no due timer", async () =>
@@ -115,6 +125,10 @@ public sealed class CrashTests
             TimeSpan.FromMinutes(2));
         await Task.Delay(TimeSpan.FromSeconds(3));
         output?.WriteLine($"quiet after {clock.Elapsed.TotalSeconds:F0} s");
+        foreach (var failure in cluster.Failures().Take(50))
+        {
+            output?.WriteLine(failure);
+        }
 
         // Every acknowledged event is stored exactly once.
         var events = await cluster.RowsAsync("SELECT enrolment_id::text, event_key FROM enrolment_events", r => (r.GetString(0), r.GetString(1)));
@@ -147,9 +161,11 @@ public sealed class CrashTests
         // Duplicates are possible only for work in flight at a kill: emails SendGrid accepted before the
         // instance could record them as sent go again once their lease expires. An instance has at most
         // one claimed batch in flight (its pass is single-flight), so each kill can repeat at most one batch.
-        var duplicates = deliveries.GroupBy(d => (d.Enrolment, d.Template)).Sum(g => g.Count() - 1);
+        var repeated = deliveries.GroupBy(d => (d.Enrolment, d.Template)).Where(g => g.Count() > 1).ToList();
+        var duplicates = repeated.Sum(g => g.Count() - 1);
         output?.WriteLine($"{kills} kills; {deliveries.Count} emails ({string.Join(", ", deliveries.GroupBy(d => d.Template).Select(g => $"{g.Count()} {g.Key}"))}); " +
-                          $"{duplicates} duplicates; {completedIds.Count} completed; sent per instance: " +
+                          $"{duplicates} duplicates ({string.Join(", ", repeated.GroupBy(g => g.Key.Template).Select(t => $"{t.Sum(g => g.Count() - 1)} {t.Key}"))}); " +
+                          $"{completedIds.Count} completed; sent per instance: " +
                           string.Join(", ", deliveries.GroupBy(d => d.Instance).OrderBy(g => g.Key).Select(g => $"instance-{g.Key + 1} {g.Count()}")));
         Assert.True(kills >= Kills, $"only {kills} kills happened");
         Assert.True(duplicates <= kills * OutboxBatch, $"{duplicates} duplicate emails after {kills} kills of batches of {OutboxBatch}");
@@ -160,10 +176,11 @@ public sealed class CrashTests
     /// with a batch in flight), and restarts it at once; at least <see cref="Kills"/> times, and on
     /// until the load is done.
     /// </summary>
-    private static async Task<int> KillWhileSendingAsync(ScaleOutCluster cluster, CancellationToken loadDone)
+    private static async Task<int> KillWhileSendingAsync(ScaleOutCluster cluster, CancellationToken loadDone, CancellationToken stop)
     {
         var kills = 0;
-        for (var target = 1; kills < Kills || !loadDone.IsCancellationRequested; target = (target + 1) % cluster.Instances.Count)
+        for (var target = 1; (kills < Kills || !loadDone.IsCancellationRequested) && !stop.IsCancellationRequested;
+             target = (target + 1) % cluster.Instances.Count)
         {
             var sent = cluster.RequestsFrom(target);
             var waited = Stopwatch.StartNew();
@@ -176,9 +193,14 @@ public sealed class CrashTests
             var instance = cluster.Instances[target];
             await instance.KillAsync();
             kills++;
-            await Task.Delay(500);
+            await Task.Delay(500, CancellationToken.None);
+            if (stop.IsCancellationRequested)
+            {
+                break;
+            }
+
             await instance.StartAsync();
-            await Task.Delay(1000);
+            await Task.Delay(1000, CancellationToken.None);
         }
 
         return kills;
