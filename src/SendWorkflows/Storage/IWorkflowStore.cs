@@ -163,6 +163,10 @@ public interface IStoreTransaction : IAsyncDisposable
     /// <summary>Revokes the enrolment's current certificate; false if there is none or it is already revoked.</summary>
     Task<bool> RevokeCertificateAsync(string number, string reason, DateTimeOffset now);
 
+    /// <summary>
+    /// Stores a new API client. A key already stored is not stored twice: instances starting together
+    /// on one database each make sure the configured admin key exists, and the first one wins.
+    /// </summary>
     Task InsertClientAsync(ApiClient client, string keyHash);
     Task<bool> RevokeClientAsync(Guid id, DateTimeOffset now);
 

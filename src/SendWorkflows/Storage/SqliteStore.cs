@@ -734,7 +734,7 @@ public sealed class SqliteStore : IWorkflowStore, IAsyncDisposable
 
         public Task InsertClientAsync(ApiClient client, string keyHash) =>
             connection.ExecuteAsync(
-                "INSERT INTO api_clients (id, name, key_hash, scopes, created_at) VALUES (@id, @name, @keyHash, @scopes, @createdAt)",
+                "INSERT INTO api_clients (id, name, key_hash, scopes, created_at) VALUES (@id, @name, @keyHash, @scopes, @createdAt) ON CONFLICT (key_hash) DO NOTHING",
                 new { id = client.Id.ToString(), name = client.Name, keyHash, scopes = string.Join(' ', client.Scopes), createdAt = Ms(client.CreatedAt) },
                 transaction);
 

@@ -248,6 +248,14 @@ public sealed class EnrolmentWorkflow(
                     return;
                 }
 
+                // Lost a race, not stuck: another writer (a progress event, another instance's sweep)
+                // saved the enrolment after it was read, so this timer was stale. Its next wake is
+                // that writer's to decide, and a wake still due is taken by the next batch.
+                if (outcome.Status != ApplyStatus.Applied && await store.GetEnrolmentAsync(id, token) is { } latest && latest.Version != stored.Version)
+                {
+                    return;
+                }
+
                 logger.LogError("The timer of enrolment {EnrolmentId} due at {WakeAt:O} left it due ({Status}); it will be looked at again later.",
                     id, wakeAt, outcome.Status);
             }

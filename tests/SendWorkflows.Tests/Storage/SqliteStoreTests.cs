@@ -58,8 +58,9 @@ public sealed class SqliteStoreTests
         await Assert.ThrowsAnyAsync<SqliteException>(async () =>
         {
             await using var tx = await store.BeginAsync(CancellationToken.None);
-            await tx.InsertClientAsync(Client(1), "same-hash");
-            await tx.InsertClientAsync(Client(2), "same-hash"); // unique key_hash: throws
+            var client = Client(1);
+            await tx.InsertClientAsync(client, "same-hash");
+            await tx.InsertClientAsync(client, "another-hash"); // the same id again: the primary key throws
             await tx.CommitAsync();
         });
 
