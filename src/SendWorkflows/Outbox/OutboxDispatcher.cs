@@ -377,6 +377,7 @@ public sealed class OutboxDispatcher(
         : s.Withdrawn ? "the person was withdrawn before it was sent."
         : s.RemindersOff && EmailTemplates.IsNonEssential(template) ? "the person turned reminder emails off before it was sent."
         : s.EmailBounced ? "the person's address was reported undeliverable before it was sent."
+        : s.Started && template == EmailTemplates.NotStarted ? "the person started before it was sent."
         : null;
 
     private static string Truncate(string text, int max) => text.Length <= max ? text : text[..max];

@@ -270,7 +270,8 @@ public enum SaveOutcome
 /// <summary>A new enrolment as the decider made it: its state, its first event (with the event's key) and its effects.</summary>
 public sealed record NewEnrolment(EnrolmentState State, DateTimeOffset? NextWakeAt, string EventKey, WorkflowEvent Event, IReadOnlyList<Effect> Effects);
 
-public sealed record ReminderStanding(Guid EnrolmentId, bool Completed, bool Withdrawn, bool RemindersOff, bool EmailBounced);
+/// <summary>What decides whether a reminder decided earlier may still go; <paramref name="Started"/>: the enrolment has left <c>enrolled</c>.</summary>
+public sealed record ReminderStanding(Guid EnrolmentId, bool Completed, bool Withdrawn, bool RemindersOff, bool EmailBounced, bool Started);
 
 public sealed record StoredEnrolment(EnrolmentState State, long Version, DateTimeOffset? NextWakeAt);
 

@@ -260,16 +260,17 @@ public sealed class PostgresStore : IWorkflowStore, IAsyncDisposable
     public Task<IReadOnlyList<ReminderStanding>> ReminderStandingsAsync(IReadOnlyCollection<Guid> enrolmentIds, CancellationToken ct) =>
         enrolmentIds.Count == 0
             ? Task.FromResult<IReadOnlyList<ReminderStanding>>([])
-            : ReadAsync<IReadOnlyList<ReminderStanding>>(async c => (await c.QueryAsync<(Guid Id, bool Completed, bool Withdrawn, bool Off, bool Bounced)>(
+            : ReadAsync<IReadOnlyList<ReminderStanding>>(async c => (await c.QueryAsync<(Guid Id, bool Completed, bool Withdrawn, bool Off, bool Bounced, bool Started)>(
                 """
                 SELECT id,
                        jsonb_typeof(state -> 'completedAt') IS NOT DISTINCT FROM 'string',
                        jsonb_typeof(state -> 'withdrawnAt') IS NOT DISTINCT FROM 'string',
                        COALESCE((state ->> 'remindersOff')::boolean, false),
-                       jsonb_typeof(state -> 'emailBouncedAt') IS NOT DISTINCT FROM 'string'
+                       jsonb_typeof(state -> 'emailBouncedAt') IS NOT DISTINCT FROM 'string',
+                       status <> 'enrolled'
                 FROM enrolments WHERE id = ANY(@ids)
                 """, new { ids = enrolmentIds.Distinct().ToArray() }))
-                .Select(r => new ReminderStanding(r.Id, r.Completed, r.Withdrawn, r.Off, r.Bounced)).ToList(), ct);
+                .Select(r => new ReminderStanding(r.Id, r.Completed, r.Withdrawn, r.Off, r.Bounced, r.Started)).ToList(), ct);
 
     public Task<IReadOnlyList<EmailDelivery>> DeliveriesAsync(Guid enrolmentId, CancellationToken ct) =>
         ReadAsync<IReadOnlyList<EmailDelivery>>(async c => (await c.QueryAsync<DeliveryRow>(

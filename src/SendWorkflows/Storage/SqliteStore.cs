@@ -298,16 +298,17 @@ public sealed class SqliteStore : IWorkflowStore, IAsyncDisposable
     public Task<IReadOnlyList<ReminderStanding>> ReminderStandingsAsync(IReadOnlyCollection<Guid> enrolmentIds, CancellationToken ct) =>
         enrolmentIds.Count == 0
             ? Task.FromResult<IReadOnlyList<ReminderStanding>>([])
-            : ReadAsync<IReadOnlyList<ReminderStanding>>(async c => (await c.QueryAsync<(string Id, long Completed, long Withdrawn, long Off, long Bounced)>(
+            : ReadAsync<IReadOnlyList<ReminderStanding>>(async c => (await c.QueryAsync<(string Id, long Completed, long Withdrawn, long Off, long Bounced, long Started)>(
                 """
                 SELECT id,
                        json_extract(state, '$.completedAt') IS NOT NULL,
                        json_extract(state, '$.withdrawnAt') IS NOT NULL,
                        COALESCE(json_extract(state, '$.remindersOff'), 0),
-                       json_extract(state, '$.emailBouncedAt') IS NOT NULL
+                       json_extract(state, '$.emailBouncedAt') IS NOT NULL,
+                       status <> 'enrolled'
                 FROM enrolments WHERE id IN (SELECT value FROM json_each(@ids))
                 """, new { ids = JsonSerializer.Serialize(enrolmentIds.Select(i => i.ToString()).Distinct()) }))
-                .Select(r => new ReminderStanding(Guid.Parse(r.Id), r.Completed != 0, r.Withdrawn != 0, r.Off != 0, r.Bounced != 0)).ToList(), ct);
+                .Select(r => new ReminderStanding(Guid.Parse(r.Id), r.Completed != 0, r.Withdrawn != 0, r.Off != 0, r.Bounced != 0, r.Started != 0)).ToList(), ct);
 
     public Task<IReadOnlyList<EmailDelivery>> DeliveriesAsync(Guid enrolmentId, CancellationToken ct) =>
         ReadAsync<IReadOnlyList<EmailDelivery>>(async c => (await c.QueryAsync<DeliveryRow>(

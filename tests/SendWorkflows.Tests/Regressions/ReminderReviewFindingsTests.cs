@@ -176,4 +176,24 @@ public sealed class ReminderReviewFindingsTests
         Assert.Empty(app.OutboxFilesFor(leaver, "session-reminder"));
         Assert.Equal(3, app.Count("outbox", "status = 'cancelled'"));
     }
+
+    /// <summary>Found by the scale-out tests: a not-started reminder decided just before the first module was reported still went.</summary>
+    [Fact]
+    public async Task a_not_started_reminder_decided_before_the_person_started_is_cancelled_not_sent()
+    {
+        await using var app = new TestApp();
+        var id = await app.EnrolAsync("T-1");
+        var other = await app.EnrolAsync("T-2");
+        await app.TickAsync(); // the welcomes
+        app.Clock.Advance(TimeSpan.FromDays(7) + TimeSpan.FromHours(1));
+        await app.Service<EnrolmentWorkflow>().FireDueTimersAsync(100, CancellationToken.None); // decided, not yet sent
+        Assert.Equal(2, app.Count("outbox", "template = 'not-started' AND status = 'pending'"));
+
+        (await app.Admin().PostAsync($"/api/v1/enrolments/{id}/modules/identification/completion", null)).EnsureSuccessStatusCode();
+        await app.TickAsync();
+
+        Assert.Empty(app.OutboxFilesFor(id, "not-started"));
+        Assert.Single(app.OutboxFilesFor(other, "not-started"));
+        Assert.Equal(1, app.Count("outbox", "template = 'not-started' AND status = 'cancelled' AND last_error LIKE '%started%'"));
+    }
 }
