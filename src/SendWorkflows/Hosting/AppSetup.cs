@@ -133,18 +133,20 @@ public static class AppSetup
     }
 
     /// <summary>The stores and email transports this build has.</summary>
-    public static readonly IReadOnlyList<string> StoreProviders = ["sqlite"];
+    public static readonly IReadOnlyList<string> StoreProviders = ["sqlite", "postgres"];
 
     public static readonly IReadOnlyList<string> EmailTransports = ["outbox", "smtp", "sendgrid"];
 
     private static IWorkflowStore CreateStore(IConfiguration configuration)
     {
         var provider = configuration["Storage:Provider"] ?? "sqlite";
-        var connectionString = configuration["Storage:ConnectionString"] ?? "Data Source=data/sendworkflows.db";
+        var connectionString = configuration["Storage:ConnectionString"];
         return provider.ToLowerInvariant() switch
         {
-            "sqlite" => new SqliteStore(connectionString),
-            _ => throw new InvalidOperationException($"Storage:Provider '{provider}' is not supported; use 'sqlite'."),
+            "sqlite" => new SqliteStore(connectionString ?? "Data Source=data/sendworkflows.db"),
+            "postgres" => new PostgresStore(connectionString
+                ?? throw new InvalidOperationException("Storage:Provider is postgres but Storage:ConnectionString is not set (Host=…;Database=…;Username=…;Password=…).")),
+            _ => throw new InvalidOperationException($"Storage:Provider '{provider}' is not supported; use 'sqlite' or 'postgres'."),
         };
     }
 

@@ -19,6 +19,12 @@ public sealed class WorkflowOptions
 
     public int SweepBatchSize { get; set; } = 500;
 
+    /// <summary>
+    /// How long a batch of due timers claimed by one instance is kept from the others (PostgreSQL);
+    /// if the instance dies, another takes the batch once this has passed. Keep it above <see cref="TickBudget"/>.
+    /// </summary>
+    public TimeSpan TimerLease { get; set; } = EnrolmentWorkflow.DefaultTimerLease;
+
     /// <summary>How long an Idempotency-Key is remembered.</summary>
     public TimeSpan IdempotencyKeyLifetime { get; set; } = TimeSpan.FromHours(24);
 }
@@ -85,7 +91,7 @@ public sealed class WorkflowPump(
             {
                 while (InBudget())
                 {
-                    var batch = await workflow.FireDueTimersAsync(_options.SweepBatchSize, token);
+                    var batch = await workflow.FireDueTimersAsync(_options.SweepBatchSize, token, _options.TimerLease);
                     fired += batch;
                     if (batch == 0)
                     {

@@ -17,7 +17,12 @@ public interface IWorkflowStore
 
     Task<StoredEnrolment?> GetEnrolmentAsync(Guid id, CancellationToken ct);
     Task<Guid?> FindEnrolmentIdAsync(string programmeId, string schoolUrn, string externalId, CancellationToken ct);
-    Task<IReadOnlyList<Guid>> DueEnrolmentsAsync(DateTimeOffset now, int limit, CancellationToken ct);
+    /// <summary>
+    /// Enrolments whose timer is due, earliest first, claimed until <paramref name="leaseUntil"/> so
+    /// that other instances sharing the store pass them over; saving the enrolment, or deferring its
+    /// wake, ends the claim. A store only one process uses (SQLite) may ignore the lease.
+    /// </summary>
+    Task<IReadOnlyList<Guid>> DueEnrolmentsAsync(DateTimeOffset now, int limit, DateTimeOffset leaseUntil, CancellationToken ct);
     Task<bool> HasDueWorkAsync(DateTimeOffset now, CancellationToken ct);
 
     Task<ApiClient?> FindClientByKeyHashAsync(string keyHash, CancellationToken ct);

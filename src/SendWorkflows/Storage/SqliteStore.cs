@@ -236,7 +236,8 @@ public sealed class SqliteStore : IWorkflowStore, IAsyncDisposable
     public Task<Guid?> FindEnrolmentIdAsync(string programmeId, string schoolUrn, string externalId, CancellationToken ct) =>
         ReadAsync(c => Sql.FindEnrolmentIdAsync(c, null, programmeId, schoolUrn, externalId), ct);
 
-    public Task<IReadOnlyList<Guid>> DueEnrolmentsAsync(DateTimeOffset now, int limit, CancellationToken ct) =>
+    /// <summary>No claim is written: one process owns the file, and its sweep is single-flight.</summary>
+    public Task<IReadOnlyList<Guid>> DueEnrolmentsAsync(DateTimeOffset now, int limit, DateTimeOffset leaseUntil, CancellationToken ct) =>
         ReadAsync<IReadOnlyList<Guid>>(async c => (await c.QueryAsync<string>(
             "SELECT id FROM enrolments WHERE next_wake_at <= @now ORDER BY next_wake_at LIMIT @limit",
             new { now = Ms(now), limit })).Select(Guid.Parse).ToList(), ct);

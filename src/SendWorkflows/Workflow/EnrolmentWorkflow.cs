@@ -223,10 +223,11 @@ public sealed class EnrolmentWorkflow(
     /// looked at again after <see cref="StuckTimerRetry"/>. A timer always moves its enrolment's next
     /// wake past now (a property the decider tests hold it to); one that did not is treated the same.
     /// </summary>
-    public async Task<int> FireDueTimersAsync(int batchSize, CancellationToken ct)
+    /// <param name="lease">How long the batch is reserved for this instance when several share the store.</param>
+    public async Task<int> FireDueTimersAsync(int batchSize, CancellationToken ct, TimeSpan? lease = null)
     {
         var now = Moments.Truncate(clock.GetUtcNow());
-        var due = await store.DueEnrolmentsAsync(now, batchSize, ct);
+        var due = await store.DueEnrolmentsAsync(now, batchSize, now + (lease ?? DefaultTimerLease), ct);
         var fired = 0;
         await Parallel.ForEachAsync(due, new ParallelOptions { MaxDegreeOfParallelism = 4, CancellationToken = ct }, async (id, token) =>
         {
@@ -263,6 +264,9 @@ public sealed class EnrolmentWorkflow(
 
     /// <summary>How long an enrolment whose timer could not be processed waits before the next try.</summary>
     public static readonly TimeSpan StuckTimerRetry = TimeSpan.FromMinutes(5);
+
+    /// <summary>How long a claimed batch of due timers is reserved, unless the caller says otherwise.</summary>
+    public static readonly TimeSpan DefaultTimerLease = TimeSpan.FromMinutes(5);
 }
 
 /// <summary>Another writer changed the enrolment between our read and our write; the operation is retried.</summary>
