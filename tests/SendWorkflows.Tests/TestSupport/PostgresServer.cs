@@ -137,6 +137,8 @@ public sealed class PostgresServer
             MaxPoolSize = maxPoolSize,
             // Pooled connections to a test database are closed soon after its test, so it can be dropped.
             ConnectionIdleLifetime = 5,
+            // Npgsql refuses an idle lifetime shorter than the pruning interval (10 s by default).
+            ConnectionPruningInterval = 1,
         }.ConnectionString;
 
     /// <summary>Creates the database if it does not exist yet and returns its connection string.</summary>
