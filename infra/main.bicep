@@ -152,7 +152,9 @@ resource storeSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (writeS
   parent: vault
   name: 'storage-connection-string'
   properties: {
-    value: 'Host=${postgres.properties.fullyQualifiedDomainName};Database=${databaseName};Username=${postgresAdminLogin};Password=${postgresAdminPassword};SSL Mode=Require'
+    // At most 10 connections per instance: maximumInstanceCount × 10 stays under the server's
+    // max_connections (B2s allows about 400), however far the app scales out.
+    value: 'Host=${postgres.properties.fullyQualifiedDomainName};Database=${databaseName};Username=${postgresAdminLogin};Password=${postgresAdminPassword};SSL Mode=Require;Maximum Pool Size=10'
   }
 }
 

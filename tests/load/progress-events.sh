@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# A small load loop: single progress events over HTTP against the service on embedded SQLite.
+# A small load loop: single progress events over HTTP against the service on embedded SQLite, or on
+# PostgreSQL when the standard libpq variables name a database (PGHOST, PGPORT, PGDATABASE, PGUSER,
+# PGPASSWORD; the database should be empty).
 # Usage: tests/load/progress-events.sh [seconds] [connections] [people]
-# Needs wrk (Debian package "wrk") and python3 (to count stored events). Bounded in time; loopback only.
+# Needs wrk (Debian package "wrk"), python3 (to count stored events) and, for PostgreSQL, psql.
+# Bounded in time; loopback only.
 set -euo pipefail
 seconds=${1:-20}; connections=${2:-32}; people=${3:-1000}
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -13,9 +16,17 @@ app=; trap 'if [ -n "$app" ]; then kill $app 2>/dev/null; wait $app 2>/dev/null;
 if curl -fs "http://127.0.0.1:$port/healthz" >/dev/null 2>&1; then
   echo "port $port is already in use; stop whatever is listening there first" >&2; exit 1
 fi
+store=()
+if [ -n "${PGDATABASE:-}" ]; then
+  store=(--Storage:Provider=postgres
+         "--Storage:ConnectionString=Host=${PGHOST:-127.0.0.1};Port=${PGPORT:-5432};Database=$PGDATABASE;Username=${PGUSER:-postgres};Password=${PGPASSWORD:-}")
+  count_events() { psql -qtAc "select count(*) from enrolment_events where type='module_completed'"; }
+else
+  count_events() { python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute(\"select count(*) from enrolment_events where type='module_completed'\").fetchone()[0])" "$work/data/sendworkflows.db"; }
+fi
 dotnet build -c Release "$root/src/SendWorkflows" -o "$work/app" >/dev/null
 (cd "$work" && ASPNETCORE_ENVIRONMENT=Development Auth__BootstrapAdminKey=$key Logging__LogLevel__Default=Warning \
-  exec dotnet app/SendWorkflows.dll --urls "http://127.0.0.1:$port" >"$work/app.log" 2>&1) &
+  exec dotnet app/SendWorkflows.dll --urls "http://127.0.0.1:$port" "${store[@]}" >"$work/app.log" 2>&1) &
 app=$!
 for _ in $(seq 1 60); do curl -fs "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.5; done
 curl -fs "http://127.0.0.1:$port/healthz" >/dev/null || { echo "the service did not start:" >&2; cat "$work/app.log" >&2; exit 1; }
@@ -31,8 +42,8 @@ curl -fs -X POST "http://127.0.0.1:$port/api/v1/enrolments/batch" -H "Authorizat
   -H 'Content-Type: application/json' --data-binary @"$work/batch.json" |
   python3 -c 'import json,sys; [print(r["id"]) for r in json.load(sys.stdin)["results"]]' >"$work/ids.txt"
 
-before=$(python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute(\"select count(*) from enrolment_events where type='module_completed'\").fetchone()[0])" "$work/data/sendworkflows.db")
+before=$(count_events)
 ENROLMENT_IDS="$work/ids.txt" API_KEY=$key BASE_EPOCH=$(date +%s) WRK_THREADS=2 \
   wrk -t2 -c"$connections" -d"${seconds}s" -s "$root/tests/load/progress-events.lua" "http://127.0.0.1:$port" | tail -n 1
-after=$(python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute(\"select count(*) from enrolment_events where type='module_completed'\").fetchone()[0])" "$work/data/sendworkflows.db")
+after=$(count_events)
 echo "events stored: $((after - before)) in ${seconds}s = $(( (after - before) / seconds )) events/s"

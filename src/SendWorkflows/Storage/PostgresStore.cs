@@ -120,6 +120,97 @@ public sealed class PostgresStore : IWorkflowStore, IAsyncDisposable
                 OR EXISTS (SELECT 1 FROM outbox WHERE status = 'pending' AND next_attempt_at <= @now AND (lease_until IS NULL OR lease_until <= @now))
             """, new { now = Ms(now) }), ct);
 
+    /// <summary>
+    /// One statement, committed on its own: the version check (which locks the row), the event, the
+    /// state and the effects are sub-statements of one <c>WITH</c>, each written only if the one before
+    /// it was, so the statement writes all of it or nothing. A progress event then costs two round
+    /// trips (this and the read before it) instead of five.
+    /// </summary>
+    public async Task<SaveOutcome> SaveDecisionAsync(DecisionWrite write, DateTimeOffset now, CancellationToken ct)
+    {
+        await using var connection = await _dataSource.OpenConnectionAsync(ct);
+        var state = write.State;
+        var rows = await OutboxRowsAsync(connection, null, write.Effects.Select(effect => ((Guid?)state.Id, effect)).ToList());
+        var (duplicate, saved) = await connection.QuerySingleAsync<(bool, bool)>(
+            """
+            WITH locked AS (SELECT id FROM enrolments WHERE id = @id AND version = @expectedVersion FOR UPDATE),
+            repeated AS (SELECT 1 FROM enrolment_events WHERE enrolment_id = @id AND event_key = @key),
+            appended AS (
+                INSERT INTO enrolment_events (enrolment_id, event_key, type, payload, recorded_at)
+                SELECT @id, @key, @type, @payload, @now
+                WHERE EXISTS (SELECT 1 FROM locked) AND NOT EXISTS (SELECT 1 FROM repeated)
+                ON CONFLICT (enrolment_id, event_key) DO NOTHING
+                RETURNING 1),
+            saved AS (
+                UPDATE enrolments SET status = @status, state = @state::jsonb, version = version + 1, next_wake_at = @nextWakeAt,
+                    wake_lease_until = NULL, updated_at = @now
+                WHERE id = @id AND EXISTS (SELECT 1 FROM appended)
+                RETURNING 1),
+            queued AS (
+                INSERT INTO outbox (dedupe_key, enrolment_id, kind, template, payload, status, attempts, next_attempt_at, created_at)
+                SELECT u.dedupe_key, u.enrolment_id, u.kind, u.template, u.payload, 'pending', 0, @now, @now
+                FROM unnest(@keys, @enrolmentIds, @kinds, @templates, @payloads) AS u(dedupe_key, enrolment_id, kind, template, payload)
+                WHERE EXISTS (SELECT 1 FROM saved)
+                ON CONFLICT (dedupe_key) DO NOTHING)
+            SELECT EXISTS (SELECT 1 FROM repeated), EXISTS (SELECT 1 FROM saved)
+            """,
+            new
+            {
+                id = state.Id, expectedVersion = write.ExpectedVersion, key = write.EventKey, type = EventKeys.TypeName(write.Event),
+                payload = JsonSerializer.Serialize(write.Event, JsonBody.Options), status = StatusName(state.Status),
+                state = JsonSerializer.Serialize(state, JsonBody.Options), nextWakeAt = Ms(write.NextWakeAt), now = Ms(now),
+                keys = rows.Select(r => r.DedupeKey).ToArray(), enrolmentIds = rows.Select(r => r.EnrolmentId).ToArray(),
+                kinds = rows.Select(r => r.Kind).ToArray(), templates = rows.Select(r => r.Template).ToArray(),
+                payloads = rows.Select(r => r.Payload).ToArray(),
+            });
+        return duplicate ? SaveOutcome.Duplicate : saved ? SaveOutcome.Saved : SaveOutcome.VersionMoved;
+    }
+
+    /// <summary>The outbox rows for these effects: one each, except a webhook event, which becomes one per subscriber that wants it.</summary>
+    private static async Task<List<OutboxInsert>> OutboxRowsAsync(
+        NpgsqlConnection connection, NpgsqlTransaction? transaction, IReadOnlyList<(Guid? EnrolmentId, Effect Effect)> effects)
+    {
+        var rows = new List<OutboxInsert>(effects.Count);
+        foreach (var (enrolmentId, effect) in effects)
+        {
+            if (effect is Published published)
+            {
+                rows.AddRange(await FanOutAsync(connection, transaction, enrolmentId, published));
+                continue;
+            }
+
+            var (kind, template) = effect switch
+            {
+                EmailEffect email => ("email", email.Template),
+                IssueCertificate => ("certificate", "certificate"),
+                _ => throw new ArgumentOutOfRangeException(nameof(effects), effect.GetType().Name, "unknown effect"),
+            };
+            rows.Add(new OutboxInsert(effect.DedupeKey, enrolmentId, kind, template, JsonSerializer.Serialize(effect, effect.GetType(), JsonBody.Options)));
+        }
+
+        return rows;
+    }
+
+    /// <summary>
+    /// One row per subscription that wants the event, decided in the transaction of the change that
+    /// caused it: each subscriber's delivery is then retried, or dies, on its own.
+    /// </summary>
+    private static async Task<IEnumerable<OutboxInsert>> FanOutAsync(
+        NpgsqlConnection connection, NpgsqlTransaction? transaction, Guid? enrolmentId, Published published)
+    {
+        var subscriptions = await connection.QueryAsync<Guid>(
+            """
+            SELECT s.id FROM webhook_subscriptions s JOIN api_clients c ON c.id = s.client_id
+            WHERE s.disabled_at IS NULL AND c.revoked_at IS NULL
+              AND s.events @> jsonb_build_array(@type::text)
+              AND ((' ' || c.scopes || ' ') LIKE '% admin %' OR strpos(' ' || c.scopes || ' ', ' school:' || @schoolUrn || ' ') > 0)
+            ORDER BY s.id
+            """,
+            new { type = published.Type, schoolUrn = published.Data.SchoolUrn }, transaction);
+        return subscriptions.Select(id => new OutboxInsert($"{published.DedupeKey}:webhook:{id:N}", enrolmentId, "webhook", published.Type,
+            JsonSerializer.Serialize(new WebhookMessage(id, published), JsonBody.Options)));
+    }
+
     public Task<ApiClient?> FindClientByKeyHashAsync(string keyHash, CancellationToken ct) =>
         ReadAsync(async c => (await c.QueryAsync<ClientRow>(
             "SELECT id, name, scopes, created_at AS CreatedAt, revoked_at AS RevokedAt FROM api_clients WHERE key_hash = @keyHash",
@@ -437,6 +528,61 @@ public sealed class PostgresStore : IWorkflowStore, IAsyncDisposable
                     state = JsonSerializer.Serialize(state, JsonBody.Options), nextWakeAt = Ms(nextWakeAt), now = Ms(now),
                 }, transaction) == 1;
 
+        /// <summary>Three statements for the whole batch (enrolments, events, effects), each a multi-row insert from arrays.</summary>
+        public async Task<IReadOnlySet<Guid>> InsertEnrolmentsAsync(IReadOnlyList<NewEnrolment> enrolments, DateTimeOffset now)
+        {
+            if (enrolments.Count == 0)
+            {
+                return new HashSet<Guid>();
+            }
+
+            // unnest keeps the batch's order, so of two rows for the same person the first is the one inserted.
+            var inserted = (await connection.QueryAsync<Guid>(
+                """
+                INSERT INTO enrolments (id, programme_id, programme_version, school_urn, external_id, status, state, version, next_wake_at, created_at, updated_at)
+                SELECT u.id, u.programme_id, u.programme_version, u.school_urn, u.external_id, u.status, u.state::jsonb, 1, u.next_wake_at, @now, @now
+                FROM unnest(@ids, @programmeIds, @programmeVersions, @schoolUrns, @externalIds, @statuses, @states, @nextWakeAts)
+                    AS u(id, programme_id, programme_version, school_urn, external_id, status, state, next_wake_at)
+                ON CONFLICT (programme_id, school_urn, external_id) DO NOTHING
+                RETURNING id
+                """,
+                new
+                {
+                    ids = enrolments.Select(e => e.State.Id).ToArray(),
+                    programmeIds = enrolments.Select(e => e.State.ProgrammeId).ToArray(),
+                    programmeVersions = enrolments.Select(e => e.State.ProgrammeVersion).ToArray(),
+                    schoolUrns = enrolments.Select(e => e.State.SchoolUrn).ToArray(),
+                    externalIds = enrolments.Select(e => e.State.Staff.ExternalId).ToArray(),
+                    statuses = enrolments.Select(e => StatusName(e.State.Status)).ToArray(),
+                    states = enrolments.Select(e => JsonSerializer.Serialize(e.State, JsonBody.Options)).ToArray(),
+                    nextWakeAts = enrolments.Select(e => Ms(e.NextWakeAt)).ToArray(),
+                    now = Ms(now),
+                }, transaction)).ToHashSet();
+            var added = enrolments.Where(e => inserted.Contains(e.State.Id)).ToList();
+            if (added.Count == 0)
+            {
+                return inserted;
+            }
+
+            await connection.ExecuteAsync(
+                """
+                INSERT INTO enrolment_events (enrolment_id, event_key, type, payload, recorded_at)
+                SELECT u.enrolment_id, u.event_key, u.type, u.payload, @now
+                FROM unnest(@enrolmentIds, @keys, @types, @payloads) AS u(enrolment_id, event_key, type, payload)
+                ON CONFLICT (enrolment_id, event_key) DO NOTHING
+                """,
+                new
+                {
+                    enrolmentIds = added.Select(e => e.State.Id).ToArray(),
+                    keys = added.Select(e => e.EventKey).ToArray(),
+                    types = added.Select(e => EventKeys.TypeName(e.Event)).ToArray(),
+                    payloads = added.Select(e => JsonSerializer.Serialize(e.Event, JsonBody.Options)).ToArray(),
+                    now = Ms(now),
+                }, transaction);
+            await EnqueueAsync(added.SelectMany(e => e.Effects.Select(effect => ((Guid?)e.State.Id, effect))).ToList(), now);
+            return inserted;
+        }
+
         public async Task<bool> UpdateEnrolmentAsync(EnrolmentState state, long expectedVersion, DateTimeOffset? nextWakeAt, DateTimeOffset now) =>
             await connection.ExecuteAsync(
                 """
@@ -464,54 +610,37 @@ public sealed class PostgresStore : IWorkflowStore, IAsyncDisposable
                 new { enrolmentId, key, type = EventKeys.TypeName(evt), payload = JsonSerializer.Serialize(evt, JsonBody.Options), now = Ms(now) },
                 transaction) == 1;
 
-        public async Task EnqueueEffectsAsync(Guid? enrolmentId, IEnumerable<Effect> effects, DateTimeOffset now)
+        public Task EnqueueEffectsAsync(Guid? enrolmentId, IEnumerable<Effect> effects, DateTimeOffset now) =>
+            EnqueueAsync(effects.Select(effect => (enrolmentId, effect)).ToList(), now);
+
+        private async Task EnqueueAsync(IReadOnlyList<(Guid? EnrolmentId, Effect Effect)> effects, DateTimeOffset now) =>
+            await InsertOutboxAsync(await OutboxRowsAsync(connection, transaction, effects), now);
+
+        /// <summary>One row the common way (its statement stays prepared); several as one insert from arrays.</summary>
+        private Task InsertOutboxAsync(IReadOnlyList<OutboxInsert> rows, DateTimeOffset now) => rows.Count switch
         {
-            foreach (var effect in effects)
-            {
-                if (effect is Published published)
-                {
-                    await FanOutAsync(enrolmentId, published, now);
-                    continue;
-                }
-
-                var (kind, template) = effect switch
-                {
-                    EmailEffect email => ("email", email.Template),
-                    IssueCertificate => ("certificate", "certificate"),
-                    _ => throw new ArgumentOutOfRangeException(nameof(effects), effect.GetType().Name, "unknown effect"),
-                };
-                await InsertOutboxAsync(effect.DedupeKey, enrolmentId, kind, template,
-                    JsonSerializer.Serialize(effect, effect.GetType(), JsonBody.Options), now);
-            }
-        }
-
-        /// <summary>One row per subscription that wants the event, decided in the transaction of the change that caused it.</summary>
-        private async Task FanOutAsync(Guid? enrolmentId, Published published, DateTimeOffset now)
-        {
-            var subscriptions = await connection.QueryAsync<Guid>(
-                """
-                SELECT s.id FROM webhook_subscriptions s JOIN api_clients c ON c.id = s.client_id
-                WHERE s.disabled_at IS NULL AND c.revoked_at IS NULL
-                  AND s.events @> jsonb_build_array(@type::text)
-                  AND ((' ' || c.scopes || ' ') LIKE '% admin %' OR strpos(' ' || c.scopes || ' ', ' school:' || @schoolUrn || ' ') > 0)
-                ORDER BY s.id
-                """,
-                new { type = published.Type, schoolUrn = published.Data.SchoolUrn }, transaction);
-            foreach (var id in subscriptions)
-            {
-                await InsertOutboxAsync($"{published.DedupeKey}:webhook:{id:N}", enrolmentId, "webhook", published.Type,
-                    JsonSerializer.Serialize(new WebhookMessage(id, published), JsonBody.Options), now);
-            }
-        }
-
-        private Task InsertOutboxAsync(string dedupeKey, Guid? enrolmentId, string kind, string template, string payload, DateTimeOffset now) =>
-            connection.ExecuteAsync(
+            0 => Task.CompletedTask,
+            1 => connection.ExecuteAsync(
                 """
                 INSERT INTO outbox (dedupe_key, enrolment_id, kind, template, payload, status, attempts, next_attempt_at, created_at)
-                VALUES (@dedupeKey, @enrolmentId, @kind, @template, @payload, 'pending', 0, @now, @now)
+                VALUES (@DedupeKey, @EnrolmentId, @Kind, @Template, @Payload, 'pending', 0, @now, @now)
                 ON CONFLICT (dedupe_key) DO NOTHING
                 """,
-                new { dedupeKey, enrolmentId, kind, template, payload, now = Ms(now) }, transaction);
+                new { rows[0].DedupeKey, rows[0].EnrolmentId, rows[0].Kind, rows[0].Template, rows[0].Payload, now = Ms(now) }, transaction),
+            _ => connection.ExecuteAsync(
+                """
+                INSERT INTO outbox (dedupe_key, enrolment_id, kind, template, payload, status, attempts, next_attempt_at, created_at)
+                SELECT u.dedupe_key, u.enrolment_id, u.kind, u.template, u.payload, 'pending', 0, @now, @now
+                FROM unnest(@keys, @enrolmentIds, @kinds, @templates, @payloads) AS u(dedupe_key, enrolment_id, kind, template, payload)
+                ON CONFLICT (dedupe_key) DO NOTHING
+                """,
+                new
+                {
+                    keys = rows.Select(r => r.DedupeKey).ToArray(), enrolmentIds = rows.Select(r => r.EnrolmentId).ToArray(),
+                    kinds = rows.Select(r => r.Kind).ToArray(), templates = rows.Select(r => r.Template).ToArray(),
+                    payloads = rows.Select(r => r.Payload).ToArray(), now = Ms(now),
+                }, transaction),
+        };
 
         /// <summary>Locks the enrolment first, so two workers never number a new certificate the same.</summary>
         public async Task<int> LatestCertificateVersionAsync(Guid enrolmentId)
@@ -800,6 +929,8 @@ public sealed class PostgresStore : IWorkflowStore, IAsyncDisposable
             }
         }
     }
+
+    private sealed record OutboxInsert(string DedupeKey, Guid? EnrolmentId, string Kind, string Template, string Payload);
 
     // Row shapes are classes with setters, filled by column name.
     private sealed class XapiStatementRow

@@ -607,6 +607,23 @@ public sealed class SqliteStore : IWorkflowStore, IAsyncDisposable
                     state = JsonSerializer.Serialize(state, JsonBody.Options), nextWakeAt = Ms(nextWakeAt), now = Ms(now),
                 }, transaction) == 1;
 
+        /// <summary>Row by row: statements on an in-process file cost microseconds, so there is nothing to batch.</summary>
+        public async Task<IReadOnlySet<Guid>> InsertEnrolmentsAsync(IReadOnlyList<NewEnrolment> enrolments, DateTimeOffset now)
+        {
+            var inserted = new HashSet<Guid>();
+            foreach (var e in enrolments)
+            {
+                if (await InsertEnrolmentAsync(e.State, e.NextWakeAt, now))
+                {
+                    await AppendEventAsync(e.State.Id, e.EventKey, e.Event, now);
+                    await EnqueueEffectsAsync(e.State.Id, e.Effects, now);
+                    inserted.Add(e.State.Id);
+                }
+            }
+
+            return inserted;
+        }
+
         public async Task<bool> UpdateEnrolmentAsync(EnrolmentState state, long expectedVersion, DateTimeOffset? nextWakeAt, DateTimeOffset now) =>
             await connection.ExecuteAsync(
                 """

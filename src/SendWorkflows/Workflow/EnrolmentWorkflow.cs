@@ -48,28 +48,33 @@ public sealed class EnrolmentWorkflow(
         {
             try
             {
-                var outcomes = new List<EnrolOutcome>(people.Count);
+                var outcomes = new EnrolOutcome[people.Count];
                 var effects = 0;
                 await using (var tx = await store.BeginAsync(ct))
                 {
                     var now = clock.GetUtcNow();
-                    foreach (var (request, programme) in people)
+                    var decisions = people.Select(p => EnrolmentDecider.Enrol(Guid.CreateVersion7(now), p.Request.SchoolUrn, p.Request.Staff, p.Programme, now))
+                        .ToList();
+                    // Everyone new in one batch; then, in order, those already enrolled get their contact details applied.
+                    var inserted = await tx.InsertEnrolmentsAsync(
+                        decisions.Select((d, i) => new NewEnrolment(d.State, d.NextWakeAt, EventKeys.For(new Enrolled(people[i].Request.Staff)),
+                            new Enrolled(people[i].Request.Staff), d.Effects)).ToList(), now);
+                    for (var i = 0; i < people.Count; i++)
                     {
-                        var decision = EnrolmentDecider.Enrol(Guid.CreateVersion7(now), request.SchoolUrn, request.Staff, programme, now);
-                        if (await tx.InsertEnrolmentAsync(decision.State, decision.NextWakeAt, now))
+                        var decision = decisions[i];
+                        if (inserted.Contains(decision.State.Id))
                         {
-                            await tx.AppendEventAsync(decision.State.Id, EventKeys.For(new Enrolled(request.Staff)), new Enrolled(request.Staff), now);
-                            await tx.EnqueueEffectsAsync(decision.State.Id, decision.Effects, now);
                             effects += decision.Effects.Count;
-                            outcomes.Add(new EnrolOutcome(new StoredEnrolment(decision.State, 1, decision.NextWakeAt), Created: true));
+                            outcomes[i] = new EnrolOutcome(new StoredEnrolment(decision.State, 1, decision.NextWakeAt), Created: true);
                             continue;
                         }
 
+                        var request = people[i].Request;
                         var id = await tx.FindEnrolmentIdAsync(request.ProgrammeId, request.SchoolUrn, request.Staff.ExternalId)
                                  ?? throw new InvalidOperationException("An enrolment conflicted on its identity but could not be found.");
                         var applied = await ApplyInAsync(tx, id, new ContactDetailsChanged(request.Staff), ct);
                         effects += applied.Effects;
-                        outcomes.Add(new EnrolOutcome(applied.Enrolment!, Created: false));
+                        outcomes[i] = new EnrolOutcome(applied.Enrolment!, Created: false);
                     }
 
                     await tx.CommitAsync();
@@ -114,20 +119,17 @@ public sealed class EnrolmentWorkflow(
                 return outcome;
             }
 
-            await using (var tx = await store.BeginAsync(ct))
+            var saved = await store.SaveDecisionAsync(
+                new DecisionWrite(EventKeys.For(evt), evt, decision!.State, stored.Version, decision.NextWakeAt, decision.Effects), now, ct);
+            if (saved == SaveOutcome.VersionMoved)
             {
-                outcome = await WriteAsync(tx, stored, evt, decision!, now);
-                if (outcome is null)
-                {
-                    continue;
-                }
-
-                if (outcome.Status == ApplyStatus.Applied)
-                {
-                    await tx.CommitAsync();
-                }
+                continue;
             }
 
+            outcome = saved == SaveOutcome.Duplicate
+                ? new ApplyOutcome(ApplyStatus.Duplicate, stored)
+                : new ApplyOutcome(ApplyStatus.Applied, new StoredEnrolment(decision.State, stored.Version + 1, decision.NextWakeAt),
+                    Effects: decision.Effects.Count);
             NotifyIfEffects(outcome);
             return outcome;
         }

@@ -20,11 +20,16 @@ public sealed class ProductionSafetyTests
     };
 
     [Fact]
-    public void a_complete_production_configuration_is_refused_only_for_what_this_build_lacks()
+    public void a_complete_production_configuration_on_postgres_is_accepted()
     {
-        // This build has no PostgreSQL store yet: Production says so, and nothing else.
-        var problem = Assert.Single(ProductionSafety.Problems(Config(Complete)));
-        Assert.StartsWith("Storage:Provider 'postgres' is not available in this build", problem, StringComparison.Ordinal);
+        Assert.Empty(ProductionSafety.Problems(Config(Complete)));
+    }
+
+    [Fact]
+    public void a_store_this_build_does_not_have_is_refused_by_name()
+    {
+        var problems = ProductionSafety.Problems(Config(new Dictionary<string, string?>(Complete) { ["Storage:Provider"] = "oracle" }));
+        Assert.StartsWith("Storage:Provider 'oracle' is not available in this build", Assert.Single(problems), StringComparison.Ordinal);
     }
 
     [Theory]
