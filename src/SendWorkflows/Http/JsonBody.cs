@@ -36,6 +36,7 @@ public static class JsonBody
         options.AllowDuplicateProperties = false;
         options.Converters.Add(new JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower, allowIntegerValues: false));
         options.Converters.Add(new StrictDateTimeOffsetConverter());
+        options.Converters.Add(new NoNulStringConverter());
     }
 
     public static bool IsJson(HttpRequest request) =>
@@ -177,6 +178,29 @@ public static class JsonBody
         }
 
         return "has the wrong type or format for this field.";
+    }
+
+    /// <summary>
+    /// No text the API accepts may hold U+0000: no person, programme or session has one in a name, and
+    /// PostgreSQL cannot store it in text, so it is refused here, naming the field, on either store.
+    /// </summary>
+    private sealed class NoNulStringConverter : JsonConverter<string>
+    {
+        public override string? Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
+        {
+            if (reader.TokenType != JsonTokenType.String)
+            {
+                // Numbers, objects and the like are not text: the same refusal the built-in reader gives.
+                throw new JsonException("The JSON value could not be converted to System.String.");
+            }
+
+            var text = reader.GetString()!;
+            return text.Contains('\0', StringComparison.Ordinal)
+                ? throw new JsonException(null, null, null, null, new FormatException("must not contain a NUL character (\\u0000)."))
+                : text;
+        }
+
+        public override void Write(Utf8JsonWriter writer, string value, JsonSerializerOptions options) => writer.WriteStringValue(value);
     }
 
     /// <summary>Dates must carry an explicit offset: a timestamp without one would be read in the server's zone.</summary>
