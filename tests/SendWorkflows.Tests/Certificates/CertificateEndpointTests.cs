@@ -64,7 +64,7 @@ public sealed class CertificateEndpointTests
             var response = await app.Anonymous().GetAsync(PathOf(link));
             Assert.Equal(HttpStatusCode.OK, response.StatusCode);
             var bytes = await response.Content.ReadAsByteArrayAsync();
-            Assert.Equal(SqliteFile.Text(app.DatabasePath, $"SELECT sha256 FROM certificates WHERE number = '{number}'"),
+            Assert.Equal(app.Text($"SELECT sha256 FROM certificates WHERE number = '{number}'"),
                 Convert.ToHexStringLower(SHA256.HashData(bytes)));
             Assert.Contains("Zoë Brontë-Ødegaard", await ExternalTool.PdfTextAsync(bytes), StringComparison.Ordinal);
         }
@@ -90,7 +90,7 @@ public sealed class CertificateEndpointTests
 
         app.Clock.Advance(TimeSpan.FromDays(31));
         await Problem.AssertAsync(await app.Anonymous().GetAsync(link), HttpStatusCode.Gone, "expires");
-        var fresh = (await app.GetEnrolmentAsync(SqliteFile.Text(app.DatabasePath, "SELECT enrolment_id FROM certificates"))).GetProperty("certificate");
+        var fresh = (await app.GetEnrolmentAsync(app.Text("SELECT enrolment_id FROM certificates")!)).GetProperty("certificate");
         Assert.Equal(HttpStatusCode.OK, (await app.Anonymous().GetAsync(PathOf(fresh.GetProperty("downloadUrl").GetString()!))).StatusCode);
     }
 

@@ -8,21 +8,14 @@ namespace SendWorkflows.Tests.Clients;
 
 public sealed class BootstrapAdminTests
 {
-    private static async Task<SqliteStore> NewStoreAsync()
-    {
-        var dir = Directory.CreateTempSubdirectory("sendworkflows-bootstrap-").FullName;
-        var store = new SqliteStore($"Data Source={Path.Combine(dir, "b.db")}");
-        await store.MigrateAsync(CancellationToken.None);
-        return store;
-    }
-
     private static IConfiguration Config(string? key) =>
         new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?> { ["Auth:BootstrapAdminKey"] = key }).Build();
 
     [Fact]
     public async Task the_first_start_prints_a_new_admin_key_once_and_it_works()
     {
-        await using var store = await NewStoreAsync();
+        await using var open = await TestStore.OpenNewAsync();
+        var store = open.Store;
         var clock = new ManualClock();
 
         var console = new StringWriter();
@@ -40,7 +33,8 @@ public sealed class BootstrapAdminTests
     [Fact]
     public async Task a_configured_key_is_installed_without_printing_anything()
     {
-        await using var store = await NewStoreAsync();
+        await using var open = await TestStore.OpenNewAsync();
+        var store = open.Store;
         var console = new StringWriter();
         await BootstrapAdmin.EnsureAsync(store, new ManualClock(), Config("configured-admin-key-0123456789"), console, CancellationToken.None);
         await BootstrapAdmin.EnsureAsync(store, new ManualClock(), Config("configured-admin-key-0123456789"), console, CancellationToken.None);
@@ -51,8 +45,8 @@ public sealed class BootstrapAdminTests
     [Fact]
     public async Task a_short_configured_key_stops_the_start()
     {
-        await using var store = await NewStoreAsync();
+        await using var open = await TestStore.OpenNewAsync();
         await Assert.ThrowsAsync<InvalidOperationException>(() =>
-            BootstrapAdmin.EnsureAsync(store, new ManualClock(), Config("short"), new StringWriter(), CancellationToken.None));
+            BootstrapAdmin.EnsureAsync(open.Store, new ManualClock(), Config("short"), new StringWriter(), CancellationToken.None));
     }
 }

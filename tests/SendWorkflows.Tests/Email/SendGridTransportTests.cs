@@ -128,7 +128,7 @@ public sealed class SendGridTransportTests
     /// <summary>What Handlebars renders for the effect stored in the outbox: the message each person must receive.</summary>
     private static (string Subject, string Text, string Html) Expected(TestApp app, string enrolmentId, string template)
     {
-        var payload = SqliteFile.Text(app.DatabasePath, $"SELECT payload FROM outbox WHERE enrolment_id = '{enrolmentId}' AND template = '{template}'");
+        var payload = app.Text($"SELECT payload FROM outbox WHERE enrolment_id = '{enrolmentId}' AND template = '{template}'")!;
         var effect = JsonSerializer.Deserialize<EmailEffect>(payload, JsonBody.Options)!;
         var model = new Dictionary<string, string>(effect.Model)
         {

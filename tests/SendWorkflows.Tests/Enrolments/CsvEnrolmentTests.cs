@@ -194,6 +194,7 @@ public sealed class CsvEnrolmentTests
         Assert.Equal(0, app.Count("outbox"));
     }
 
+#if !POSTGRES_STORE // The reader alone, no store: run once, in the SQLite suite (which may see the reader's internals).
     [Fact]
     public void any_text_at_all_reads_as_rows_or_as_one_problem_with_the_file_and_never_throws()
     {
@@ -207,6 +208,7 @@ public sealed class CsvEnrolmentTests
             Assert.All(rows ?? [], r => Assert.True((r.Body is null) != (r.Problem is null) && r.Line >= 1, text));
         }
     }
+#endif
 
     [Fact]
     public async Task bytes_that_are_not_utf8_are_refused_whole_rather_than_stored_garbled()
@@ -290,7 +292,7 @@ public sealed class CsvEnrolmentTests
         Assert.Equal(Comparable(fromJson), Comparable(fromCsv));
         Assert.Equal(jsonApp.Count("enrolments"), csvApp.Count("enrolments"));
         Assert.Equal(2, csvApp.Count("enrolments")); // T-1 and T-9: the school's key may not enrol at EY123456
-        Assert.Equal(1, csvApp.Count("enrolments", "json_extract(state, '$.staff.givenName') = '=HYPERLINK(\"http://evil.example\",\"x\")'"));
+        Assert.Equal(1, csvApp.Count("enrolments", $"{TestStore.JsonText("state", "staff", "givenName")} = '=HYPERLINK(\"http://evil.example\",\"x\")'"));
     }
 
     private static string Quote(string value) => value.Contains(',', StringComparison.Ordinal) || value.Contains('"', StringComparison.Ordinal)

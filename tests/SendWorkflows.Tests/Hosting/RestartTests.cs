@@ -41,7 +41,7 @@ public sealed class RestartTests
             Assert.Equal(2, later.OutboxFiles().Length);
         }
 
-        Directory.Delete(root, recursive: true);
+        TestStore.Remove(root);
     }
 
     [Fact]
@@ -67,6 +67,6 @@ public sealed class RestartTests
             Assert.Single(restarted.OutboxFiles("welcome"));
         }
 
-        Directory.Delete(root, recursive: true);
+        TestStore.Remove(root);
     }
 }

@@ -13,7 +13,7 @@ public sealed class AbandonedIdempotencyKeyTests
     private static async Task<string> AdminClientIdAsync(TestApp app)
     {
         await app.Admin().GetAsync($"/api/v1/programmes/{TestApp.Programme}");
-        return SqliteFile.Text(app.DatabasePath, "SELECT id FROM api_clients WHERE scopes = 'admin'");
+        return app.Text("SELECT id FROM api_clients WHERE scopes = 'admin'")!;
     }
 
     [Fact]
@@ -22,7 +22,7 @@ public sealed class AbandonedIdempotencyKeyTests
         await using var app = new TestApp();
         var clientId = await AdminClientIdAsync(app);
         var died = app.Clock.GetUtcNow().AddMinutes(-6).ToUnixTimeMilliseconds();
-        SqliteFile.Execute(app.DatabasePath,
+        app.Execute(
             $"INSERT INTO idempotent_requests (client_id, key, request_hash, created_at) VALUES ('{clientId}', 'k', 'whatever', {died})");
 
         var response = await app.Admin().SendAsync(Enrol("T-1", "k"));
@@ -37,7 +37,7 @@ public sealed class AbandonedIdempotencyKeyTests
         await using var app = new TestApp();
         var clientId = await AdminClientIdAsync(app);
         var now = app.Clock.GetUtcNow().ToUnixTimeMilliseconds();
-        SqliteFile.Execute(app.DatabasePath,
+        app.Execute(
             $"INSERT INTO idempotent_requests (client_id, key, request_hash, created_at) VALUES ('{clientId}', 'k', 'other-body', {now})");
 
         await Problem.AssertAsync(await app.Admin().SendAsync(Enrol("T-1", "k")), HttpStatusCode.UnprocessableEntity, "Idempotency-Key");

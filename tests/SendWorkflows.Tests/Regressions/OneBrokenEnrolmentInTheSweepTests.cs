@@ -16,7 +16,7 @@ public sealed class OneBrokenEnrolmentInTheSweepTests
         await app.PublishSmallProgrammeAsync("short", window: "P10D");
         var healthy = await app.EnrolAsync("T-1", programme: "short");
         var broken = await app.EnrolAsync("T-2", programme: "short");
-        SqliteFile.Execute(app.DatabasePath, $"UPDATE enrolments SET state = '{{\"not\": \"a state\"}}' WHERE id = '{broken}'");
+        app.Execute($"UPDATE enrolments SET state = '{{\"not\": \"a state\"}}' WHERE id = '{broken}'");
 
         app.Clock.Advance(TimeSpan.FromDays(10));
         var tick = await app.TickAsync();

@@ -49,7 +49,7 @@ public sealed class ReminderReviewFindingsTests
         await app.EnrolAsync("T-1");
         await app.EnrolAsync("T-2");
         // A row with a template this release does not ship (one written by a newer release, then rolled back).
-        SqliteFile.Execute(app.DatabasePath,
+        app.Execute(
             "UPDATE outbox SET payload = replace(payload, '\"template\":\"welcome\"', '\"template\":\"no-such\"') WHERE id = (SELECT MIN(id) FROM outbox)");
 
         var tick = await app.TickAsync();
@@ -66,7 +66,7 @@ public sealed class ReminderReviewFindingsTests
         _ = app.Admin();
         // Accepted before reminder offsets were checked against the window: a seconds-long demo with the usual nudges.
         const string doc = """{"id":"demo","title":"Demo","issuer":"Test","modules":[{"id":"m1","title":"M1","cpdMinutes":10,"required":true}],"liveSessionsRequired":0,"completionWindow":"PT60S","nudges":{"notStartedAfter":"P7D","deadlineReminders":["P14D","P3D"],"maxRepeats":3},"certificate":{"title":"C","linkValidity":"P30D"}}""";
-        SqliteFile.Execute(app.DatabasePath, $"INSERT INTO programmes (id, version, definition, created_at) VALUES ('demo', 1, '{doc}', 0)");
+        app.Execute($"INSERT INTO programmes (id, version, definition, created_at) VALUES ('demo', 1, '{doc}', 0)");
 
         Assert.Equal(HttpStatusCode.OK, (await app.Admin().GetAsync("/api/v1/programmes/demo")).StatusCode);
         Assert.Equal(HttpStatusCode.Created, (await app.Admin().PostAsJsonAsync("/api/v1/enrolments", TestApp.Person("T-9", programme: "demo"))).StatusCode);

@@ -21,7 +21,7 @@ public sealed class SubMillisecondDeadlineTests
         await app.PublishSmallProgrammeAsync("short", window: "P10D");
         var id = await app.EnrolAsync("T-1", programme: "short");
 
-        var wake = SqliteFile.Long(app.DatabasePath, "SELECT next_wake_at FROM enrolments");
+        var wake = app.Scalar("SELECT next_wake_at FROM enrolments");
         clock.Set(DateTimeOffset.FromUnixTimeMilliseconds(wake));
         var tick = await app.TickAsync();
 

@@ -195,7 +195,7 @@ public sealed class SchoolDigestTests
         await app.TickAsync();
         Assert.Equal(2, Digests(app).Length);
         Assert.Contains("for the week of 16 November 2026", Text(Digests(app)[1]), StringComparison.Ordinal);
-        Assert.Equal(["2026-11-09", "2026-11-16"], SqliteFile.Text(app.DatabasePath, "SELECT group_concat(week_start, ',') FROM (SELECT week_start FROM school_digests ORDER BY week_start)").Split(','));
+        Assert.Equal(["2026-11-09", "2026-11-16"], app.Text("SELECT string_agg(CAST(week_start AS TEXT), ',' ORDER BY week_start) FROM school_digests")!.Split(','));
     }
 
     [Fact]
@@ -265,7 +265,7 @@ public sealed class SchoolDigestTests
         await app.TickAsync(); // the week's digests are done: no school has a contact yet
 
         // Another instance, sharing the database, registers a contact this one does not hear about.
-        SqliteFile.Execute(app.DatabasePath,
+        app.Execute(
             $"INSERT INTO school_contacts (id, school_urn, name, email, created_at) VALUES ('{Guid.NewGuid()}', '{SchoolA}', 'Head', 'head@school100004.example.org', 0)");
         app.Clock.Advance(TimeSpan.FromMinutes(59));
         await app.TickAsync();
@@ -298,37 +298,28 @@ public sealed class SchoolDigestTests
     [Fact]
     public async Task an_idle_tick_reads_once_whether_the_digest_is_not_yet_due_or_already_done()
     {
-        var root = Directory.CreateTempSubdirectory("sendworkflows-digest-").FullName;
-        try
-        {
-            await using var sqlite = new SqliteStore($"Data Source={Path.Combine(root, "sendworkflows.db")}");
-            var (store, recorder) = RecordingStore.Wrap(sqlite);
-            await using var app = new TestApp(root, new ManualClock(new DateTimeOffset(2026, 11, 2, 6, 0, 0, TimeSpan.Zero)),
-                services: s => s.AddSingleton(store));
-            await AddContactAsync(app, SchoolA, "Head", "head@school100004.example.org");
-            await EnrolAsync(app, "A-NIA", "Nia", "Adebayo");
-            await app.Pump.RunOnceAsync(CancellationToken.None); // sends the welcome
-            recorder.TakeCalls();
+        await using var real = await TestStore.OpenNewAsync();
+        var (store, recorder) = RecordingStore.Wrap(real.Store);
+        await using var app = new TestApp(real.Root, new ManualClock(new DateTimeOffset(2026, 11, 2, 6, 0, 0, TimeSpan.Zero)),
+            services: s => s.AddSingleton(store));
+        await AddContactAsync(app, SchoolA, "Head", "head@school100004.example.org");
+        await EnrolAsync(app, "A-NIA", "Nia", "Adebayo");
+        await app.Pump.RunOnceAsync(CancellationToken.None); // sends the welcome
+        recorder.TakeCalls();
 
-            // Before the week's moment.
-            await app.Pump.RunOnceAsync(CancellationToken.None);
-            Assert.Equal([nameof(IWorkflowStore.HasDueWorkAsync)], recorder.TakeCalls());
+        // Before the week's moment.
+        await app.Pump.RunOnceAsync(CancellationToken.None);
+        Assert.Equal([nameof(IWorkflowStore.HasDueWorkAsync)], recorder.TakeCalls());
 
-            app.Clock.Set(new DateTimeOffset(2026, 11, 2, 7, 0, 0, TimeSpan.Zero));
-            await app.Pump.RunOnceAsync(CancellationToken.None);
-            Assert.Contains(nameof(IWorkflowStore.SchoolsAwaitingDigestAsync), recorder.TakeCalls());
-            Assert.Equal(1, app.Count("school_digests"));
+        app.Clock.Set(new DateTimeOffset(2026, 11, 2, 7, 0, 0, TimeSpan.Zero));
+        await app.Pump.RunOnceAsync(CancellationToken.None);
+        Assert.Contains(nameof(IWorkflowStore.SchoolsAwaitingDigestAsync), recorder.TakeCalls());
+        Assert.Equal(1, app.Count("school_digests"));
 
-            // After the week's digests are done.
-            app.Clock.Advance(TimeSpan.FromMinutes(1));
-            await app.Pump.RunOnceAsync(CancellationToken.None);
-            Assert.Equal([nameof(IWorkflowStore.HasDueWorkAsync)], recorder.TakeCalls());
-        }
-        finally
-        {
-            Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
-            Directory.Delete(root, recursive: true);
-        }
+        // After the week's digests are done.
+        app.Clock.Advance(TimeSpan.FromMinutes(1));
+        await app.Pump.RunOnceAsync(CancellationToken.None);
+        Assert.Equal([nameof(IWorkflowStore.HasDueWorkAsync)], recorder.TakeCalls());
     }
 
     [Fact]
@@ -348,8 +339,8 @@ public sealed class SchoolDigestTests
             }
 
             // The second worker read the schools still due just before the first committed.
-            await using var sqlite = new SqliteStore($"Data Source={Path.Combine(root, "sendworkflows.db")}");
-            var (store, _) = RecordingStore.Wrap(sqlite, (method, args) =>
+            await using var real = await TestStore.OpenAsync(root);
+            var (store, _) = RecordingStore.Wrap(real.Store, (method, args) =>
                 method.Name == nameof(IWorkflowStore.SchoolsAwaitingDigestAsync)
                     ? Task.FromResult<IReadOnlyList<string>>(args![1] is null ? [SchoolA] : [])
                     : null);
@@ -365,8 +356,7 @@ public sealed class SchoolDigestTests
         }
         finally
         {
-            Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
-            Directory.Delete(root, recursive: true);
+            TestStore.Remove(root);
         }
     }
 

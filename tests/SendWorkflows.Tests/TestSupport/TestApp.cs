@@ -1,10 +1,10 @@
+using System.Globalization;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Mvc.Testing;
-using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using SendWorkflows.Hosting;
@@ -12,7 +12,8 @@ using SendWorkflows.Hosting;
 namespace SendWorkflows.Tests.TestSupport;
 
 /// <summary>
-/// The real app in memory, on a real SQLite file and a real outbox folder in a temporary directory,
+/// The real app in memory, on a real store (<see cref="TestStore"/>: a SQLite file in a temporary
+/// directory, or a PostgreSQL database named after it) and a real outbox folder in that directory,
 /// with a manual clock and the background loop off (tests drive it with POST /tick).
 /// </summary>
 public sealed class TestApp : WebApplicationFactory<Program>
@@ -24,6 +25,8 @@ public sealed class TestApp : WebApplicationFactory<Program>
     private readonly Dictionary<string, string?> _settings;
 
     private readonly Action<IServiceCollection>? _services;
+    private readonly Lazy<string> _connectionString;
+    private bool _cleanedUp;
 
     public TestApp(string? root = null, ManualClock? clock = null, Dictionary<string, string?>? settings = null,
         Action<IServiceCollection>? services = null)
@@ -32,10 +35,11 @@ public sealed class TestApp : WebApplicationFactory<Program>
         _ownsRoot = root is null;
         Root = root ?? Directory.CreateTempSubdirectory("sendworkflows-test-").FullName;
         Clock = clock ?? new ManualClock();
+        // Made when the app first starts (or a test first reads the store), not before: an app that is never started needs no database.
+        _connectionString = new Lazy<string>(() => TestStore.ConnectionString(Root));
         _settings = new Dictionary<string, string?>
         {
-            ["Storage:Provider"] = "sqlite",
-            ["Storage:ConnectionString"] = $"Data Source={DatabasePath}",
+            ["Storage:Provider"] = TestStore.Provider,
             ["Email:Transport"] = "outbox",
             ["Email:OutboxPath"] = OutboxPath,
             ["Auth:BootstrapAdminKey"] = AdminKey,
@@ -51,13 +55,15 @@ public sealed class TestApp : WebApplicationFactory<Program>
 
     public string Root { get; }
     public ManualClock Clock { get; }
-    public string DatabasePath => Path.Combine(Root, "sendworkflows.db");
+    /// <summary>The app's store, for reading and changing it behind the app's back.</summary>
+    public string ConnectionString => _connectionString.Value;
     public string OutboxPath => Path.Combine(Root, "outbox");
 
     protected override void ConfigureWebHost(IWebHostBuilder builder)
     {
         builder.UseEnvironment("Development");
-        builder.ConfigureAppConfiguration((_, config) => config.AddInMemoryCollection(_settings));
+        builder.ConfigureAppConfiguration((_, config) => config.AddInMemoryCollection(_settings)
+            .AddInMemoryCollection([new("Storage:ConnectionString", ConnectionString)]));
         builder.ConfigureServices(services =>
         {
             services.AddSingleton<TimeProvider>(Clock);
@@ -168,8 +174,17 @@ public sealed class TestApp : WebApplicationFactory<Program>
     public string[] OutboxFilesFor(string enrolmentId, string template) =>
         OutboxFiles(template).Where(f => File.ReadAllText(f).Contains($"X-SendWorkflows-Enrolment: {enrolmentId}\r\n", StringComparison.Ordinal)).ToArray();
 
-    /// <summary>Reads the database file directly, to check what was (and was not) stored.</summary>
-    public long Scalar(string sql) => SqliteFile.Long(DatabasePath, sql);
+    /// <summary>
+    /// Reads the store directly, to check what was (and was not) stored. The SQL must mean the same on
+    /// SQLite and PostgreSQL (<see cref="TestStore.IsPostgres"/> where it cannot).
+    /// </summary>
+    public long Scalar(string sql) => long.Parse(Text(sql) ?? throw new InvalidOperationException($"No value: {sql}"), CultureInfo.InvariantCulture);
+
+    /// <summary>The first column of the first row as text; null for SQL NULL or no row.</summary>
+    public string? Text(string sql) => TestStore.Text(ConnectionString, sql);
+
+    /// <summary>Changes the store behind the app's back, to stage damage, leftovers or another instance's writes.</summary>
+    public void Execute(string sql) => TestStore.Execute(ConnectionString, sql);
 
     public long Count(string table, string where = "1=1") => Scalar($"SELECT COUNT(*) FROM {table} WHERE {where}");
 
@@ -192,21 +207,25 @@ public sealed class TestApp : WebApplicationFactory<Program>
         CleanUp();
     }
 
-    /// <summary>Closes pooled connections to the file and removes the temporary folder this app made.</summary>
+    /// <summary>
+    /// Closes pooled connections to the file, and removes the temporary folder (and database) this app
+    /// made. Data under a folder the test gave is the test's, for the next app it starts there.
+    /// </summary>
     private void CleanUp()
     {
-        SqliteConnection.ClearAllPools();
-        if (!_ownsRoot)
+        if (_cleanedUp)
         {
             return;
         }
 
-        try
+        _cleanedUp = true;
+        if (_ownsRoot)
         {
-            Directory.Delete(Root, recursive: true);
+            TestStore.Remove(Root);
         }
-        catch (IOException)
+        else
         {
+            TestStore.Release();
         }
     }
 }

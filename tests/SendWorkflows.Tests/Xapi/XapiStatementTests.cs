@@ -113,7 +113,7 @@ public sealed class XapiStatementTests
         Assert.Equal(first, ids[0]);
         Assert.Equal(third, ids[2]);
         Assert.True(Guid.TryParseExact(ids[1], "D", out _));
-        Assert.Equal(1, app.Count("xapi_statements", $"id = '{ids[1]}' AND json_extract(statement, '$.id') = '{ids[1]}'"));
+        Assert.Equal(1, app.Count("xapi_statements", $"id = '{ids[1]}' AND {TestStore.JsonText("statement", "id")} = '{ids[1]}'"));
         Assert.NotNull(await ModuleCompletedAtAsync(app, id, "identification"));
         Assert.NotNull(await ModuleCompletedAtAsync(app, id, "adaptive-teaching"));
         Assert.Null(await ModuleCompletedAtAsync(app, id, "visual-impairment"));

@@ -1,0 +1,302 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using Npgsql;
+using SendWorkflows.Storage;
+using SendWorkflows.Tests.TestSupport;
+using SendWorkflows.Workflow;
+
+namespace SendWorkflows.Tests.Storage;
+
+/// <summary>
+/// What only the PostgreSQL store has to get right: several instances share one database, so
+/// migrations, due timers, outbox rows and saves must hold up when instances do them at once.
+/// </summary>
+public sealed class PostgresStoreTests
+{
+    private static readonly DateTimeOffset Now = new(2026, 11, 2, 9, 0, 0, TimeSpan.Zero);
+    private static readonly TimeSpan Lease = TimeSpan.FromMinutes(5);
+
+    private static readonly int MigrationCount = SqliteStore.Migrations("postgres").Count();
+
+    /// <summary>A database with nothing in it (not even the schema), dropped when the test ends.</summary>
+    private sealed class EmptyDatabase : IAsyncDisposable
+    {
+        private readonly PostgresServer _server;
+        private readonly string _name = "empty_" + Guid.NewGuid().ToString("N");
+
+        private EmptyDatabase(PostgresServer server) => _server = server;
+
+        public string ConnectionString { get; private set; } = "";
+
+        public static async Task<EmptyDatabase> CreateAsync()
+        {
+            var database = new EmptyDatabase(await PostgresServer.SharedAsync());
+            database.ConnectionString = await database._server.CreateDatabaseAsync(database._name, maxPoolSize: 10);
+            return database;
+        }
+
+        public long Scalar(string sql) => long.Parse(TestStore.Text(ConnectionString, sql)!, System.Globalization.CultureInfo.InvariantCulture);
+
+        public async ValueTask DisposeAsync() => await _server.DropDatabaseAsync(_name);
+    }
+
+    private static EnrolmentState Person(int i) => new()
+    {
+        Id = Guid.NewGuid(),
+        ProgrammeId = "small",
+        ProgrammeVersion = 1,
+        SchoolUrn = "100004",
+        Staff = new StaffMember($"T-{i}", "Nia", "Adebayo", $"t-{i}@school100004.example.org", StaffRole.Teacher),
+        Status = EnrolmentStatus.Enrolled,
+        EnrolledAt = Now,
+        Deadline = Now.AddDays(30),
+    };
+
+    private static EmailEffect Welcome(int i) =>
+        new("welcome", $"welcome:{i}", new EmailRecipient($"t-{i}@school100004.example.org", "Nia Adebayo"), new Dictionary<string, string>());
+
+    private static async Task WriteAsync(IWorkflowStore store, Func<IStoreTransaction, Task> write)
+    {
+        await using var tx = await store.BeginAsync(CancellationToken.None);
+        await write(tx);
+        await tx.CommitAsync();
+    }
+
+    private static async Task<IReadOnlyList<OutboxItem>> ClaimOutboxAsync(IWorkflowStore store, DateTimeOffset now, int limit)
+    {
+        await using var tx = await store.BeginAsync(CancellationToken.None);
+        var claimed = await tx.ClaimDueOutboxAsync(now, limit, now + Lease);
+        await tx.CommitAsync();
+        return claimed;
+    }
+
+    /// <summary>
+    /// Both stores claim in small batches, several at a time each, until nothing is left (or more than
+    /// <paramref name="rows"/> were claimed, which only claiming a row twice can do); every claim is returned.
+    /// </summary>
+    private static async Task<List<T>> ClaimUntilNoneLeftAsync<T>(
+        IWorkflowStore[] stores, int rows, Func<IWorkflowStore, Task<IReadOnlyList<T>>> claim)
+    {
+        var all = new ConcurrentBag<T>();
+        var workers = stores.SelectMany(store => Enumerable.Range(0, 3).Select(_ => Task.Run(async () =>
+        {
+            while (all.Count <= rows && await claim(store) is { Count: > 0 } batch)
+            {
+                foreach (var item in batch)
+                {
+                    all.Add(item);
+                }
+            }
+        })));
+        await Task.WhenAll(workers);
+        return all.ToList();
+    }
+
+    [Fact]
+    public async Task every_app_in_this_suite_runs_on_postgresql()
+    {
+        await using var app = new TestApp();
+        Assert.IsType<PostgresStore>(app.Service<IWorkflowStore>());
+        Assert.Equal(1, app.Scalar("SELECT COUNT(*) FROM pg_database WHERE datname = current_database() AND datname LIKE 'app_%'"));
+    }
+
+    [Fact]
+    public async Task instances_migrating_one_empty_database_at_once_apply_each_migration_exactly_once()
+    {
+        await using var database = await EmptyDatabase.CreateAsync();
+        var stores = Enumerable.Range(0, 4).Select(_ => new PostgresStore(database.ConnectionString)).ToArray();
+        try
+        {
+            await Task.WhenAll(stores.Select(s => Task.Run(() => s.MigrateAsync(CancellationToken.None))));
+        }
+        finally
+        {
+            foreach (var store in stores)
+            {
+                await store.DisposeAsync();
+            }
+        }
+
+        Assert.True(MigrationCount >= 7);
+        Assert.Equal(MigrationCount, database.Scalar("SELECT COUNT(*) FROM schema_migrations"));
+        Assert.Equal(MigrationCount, database.Scalar("SELECT COUNT(DISTINCT version) FROM schema_migrations"));
+        Assert.Equal(1, database.Scalar("SELECT COUNT(*) FROM pg_tables WHERE schemaname = 'public' AND tablename = 'enrolments'"));
+    }
+
+    [Fact]
+    public async Task migrating_a_migrated_database_again_changes_nothing()
+    {
+        await using var database = await EmptyDatabase.CreateAsync();
+        await using (var store = new PostgresStore(database.ConnectionString))
+        {
+            await store.MigrateAsync(CancellationToken.None);
+            await WriteAsync(store, tx => tx.InsertEnrolmentAsync(Person(1), null, Now));
+        }
+
+        var applied = TestStore.Text(database.ConnectionString, "SELECT string_agg(version || ':' || applied_at, ',' ORDER BY version) FROM schema_migrations");
+        await using (var again = new PostgresStore(database.ConnectionString))
+        {
+            await again.MigrateAsync(CancellationToken.None);
+        }
+
+        Assert.Equal(applied, TestStore.Text(database.ConnectionString, "SELECT string_agg(version || ':' || applied_at, ',' ORDER BY version) FROM schema_migrations"));
+        Assert.Equal(1, database.Scalar("SELECT COUNT(*) FROM enrolments"));
+    }
+
+    [Fact]
+    public async Task the_migrate_command_creates_the_schema_in_postgresql_and_exits()
+    {
+        await using var database = await EmptyDatabase.CreateAsync();
+        var dir = Directory.CreateTempSubdirectory("sendworkflows-migrate-").FullName;
+        try
+        {
+            var app = Path.Combine(AppContext.BaseDirectory, "SendWorkflows.dll");
+            var start = new ProcessStartInfo("dotnet",
+                [app, "migrate", "--Storage:Provider=postgres", $"--Storage:ConnectionString={database.ConnectionString}"])
+            {
+                WorkingDirectory = dir,
+                RedirectStandardOutput = true,
+                RedirectStandardError = true,
+                Environment = { ["ASPNETCORE_ENVIRONMENT"] = "Development" },
+            };
+            using var process = Process.Start(start)!;
+            var output = process.StandardOutput.ReadToEndAsync();
+            var errors = process.StandardError.ReadToEndAsync();
+            await process.WaitForExitAsync(new CancellationTokenSource(TimeSpan.FromSeconds(60)).Token);
+
+            Assert.True(process.ExitCode == 0, await output + await errors);
+            Assert.Contains("Migrations applied.", await output, StringComparison.Ordinal);
+            Assert.Equal(MigrationCount, database.Scalar("SELECT COUNT(*) FROM schema_migrations"));
+            Assert.Equal(1, database.Scalar("SELECT COUNT(*) FROM pg_tables WHERE schemaname = 'public' AND tablename = 'enrolments'"));
+            Assert.False(Directory.Exists(Path.Combine(dir, "data")), "a SQLite file was made instead");
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task instances_claiming_due_outbox_rows_at_once_never_take_the_same_row()
+    {
+        await using var first = await TestStore.OpenNewAsync();
+        await using var second = await TestStore.OpenAsync(first.Root);
+        const int rows = 300;
+        await WriteAsync(first.Store, tx => tx.EnqueueEffectsAsync(null, Enumerable.Range(0, rows).Select(Welcome), Now));
+
+        var claimed = await ClaimUntilNoneLeftAsync([first.Store, second.Store], rows, store => ClaimOutboxAsync(store, Now, 7));
+
+        Assert.Equal(rows, claimed.Count);
+        Assert.Equal(rows, claimed.Select(c => c.Id).Distinct().Count());
+    }
+
+    [Fact]
+    public async Task an_outbox_row_claimed_by_an_instance_that_died_is_claimed_again_once_its_lease_expires()
+    {
+        await using var crashed = await TestStore.OpenNewAsync();
+        await using var other = await TestStore.OpenAsync(crashed.Root);
+        await WriteAsync(crashed.Store, tx => tx.EnqueueEffectsAsync(null, [Welcome(1)], Now));
+        var taken = Assert.Single(await ClaimOutboxAsync(crashed.Store, Now, 10));
+
+        Assert.Empty(await ClaimOutboxAsync(other.Store, Now + Lease - TimeSpan.FromMilliseconds(1), 10));
+        Assert.Equal(taken.Id, Assert.Single(await ClaimOutboxAsync(other.Store, Now + Lease, 10)).Id);
+        Assert.Empty(await ClaimOutboxAsync(crashed.Store, Now + Lease, 10));
+    }
+
+    [Fact]
+    public async Task instances_claiming_due_timers_at_once_never_take_the_same_enrolment()
+    {
+        await using var first = await TestStore.OpenNewAsync();
+        await using var second = await TestStore.OpenAsync(first.Root);
+        const int people = 300;
+        await WriteAsync(first.Store, async tx =>
+        {
+            foreach (var i in Enumerable.Range(0, people))
+            {
+                Assert.True(await tx.InsertEnrolmentAsync(Person(i), Now.AddMinutes(-i), Now));
+            }
+        });
+
+        var claimed = await ClaimUntilNoneLeftAsync([first.Store, second.Store], people,
+            store => store.DueEnrolmentsAsync(Now, 7, Now + Lease, CancellationToken.None));
+
+        Assert.Equal(people, claimed.Count);
+        Assert.Equal(people, claimed.Distinct().Count());
+    }
+
+    [Fact]
+    public async Task a_due_timer_claimed_by_an_instance_that_died_is_claimed_again_once_its_lease_expires()
+    {
+        await using var crashed = await TestStore.OpenNewAsync();
+        await using var other = await TestStore.OpenAsync(crashed.Root);
+        var person = Person(1);
+        await WriteAsync(crashed.Store, tx => tx.InsertEnrolmentAsync(person, Now, Now));
+        Assert.Equal([person.Id], await crashed.Store.DueEnrolmentsAsync(Now, 10, Now + Lease, CancellationToken.None));
+
+        var later = Now + Lease - TimeSpan.FromMilliseconds(1);
+        Assert.Empty(await other.Store.DueEnrolmentsAsync(later, 10, later + Lease, CancellationToken.None));
+        Assert.False(await other.Store.HasDueWorkAsync(later, CancellationToken.None));
+
+        Assert.True(await other.Store.HasDueWorkAsync(Now + Lease, CancellationToken.None));
+        Assert.Equal([person.Id], await other.Store.DueEnrolmentsAsync(Now + Lease, 10, Now + Lease + Lease, CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task a_save_made_on_a_version_another_instance_has_since_saved_over_is_refused()
+    {
+        await using var first = await TestStore.OpenNewAsync();
+        await using var second = await TestStore.OpenAsync(first.Root);
+        var person = Person(1);
+        await WriteAsync(first.Store, tx => tx.InsertEnrolmentAsync(person, null, Now));
+        var read = (await first.Store.GetEnrolmentAsync(person.Id, CancellationToken.None))!;
+        var started = read.State with { Status = EnrolmentStatus.InProgress };
+        var withdrawn = read.State with { Status = EnrolmentStatus.Withdrawn };
+
+        // Both instances decided on the same version; the first to save wins, and the second's save,
+        // waiting on the first's row lock, then finds the version moved on.
+        await using var winner = await first.Store.BeginAsync(CancellationToken.None);
+        Assert.True(await winner.UpdateEnrolmentAsync(started, read.Version, null, Now));
+        var loser = Task.Run(async () =>
+        {
+            await using var tx = await second.Store.BeginAsync(CancellationToken.None);
+            var saved = await tx.UpdateEnrolmentAsync(withdrawn, read.Version, null, Now);
+            await tx.CommitAsync();
+            return saved;
+        });
+        await Task.Delay(200);
+        Assert.False(loser.IsCompleted, "the second save did not wait for the first transaction");
+        await winner.CommitAsync();
+
+        Assert.False(await loser);
+        var stored = (await second.Store.GetEnrolmentAsync(person.Id, CancellationToken.None))!;
+        Assert.Equal(EnrolmentStatus.InProgress, stored.State.Status);
+        Assert.Equal(read.Version + 1, stored.Version);
+
+        // A stale version saved later, with no one else in the way, is refused just the same.
+        await using var stale = await second.Store.BeginAsync(CancellationToken.None);
+        Assert.False(await stale.UpdateEnrolmentAsync(withdrawn, read.Version, null, Now));
+    }
+
+    [Fact]
+    public async Task a_failed_unit_leaves_nothing_behind_and_its_connection_goes_back_to_work()
+    {
+        await using var open = await TestStore.OpenNewAsync();
+        var store = open.Store;
+        await Assert.ThrowsAnyAsync<PostgresException>(async () =>
+        {
+            await using var tx = await store.BeginAsync(CancellationToken.None);
+            await tx.InsertClientAsync(new ApiClient(Guid.NewGuid(), "one", ["lms"], Now, null), "same-hash");
+            await tx.InsertClientAsync(new ApiClient(Guid.NewGuid(), "two", ["lms"], Now, null), "same-hash"); // unique key_hash
+            await tx.CommitAsync();
+        });
+
+        // More units than the pool has connections: a connection left in a failed transaction would stop them.
+        for (var i = 0; i < 25; i++)
+        {
+            await WriteAsync(store, tx => tx.InsertClientAsync(new ApiClient(Guid.NewGuid(), $"c{i}", ["lms"], Now, null), $"hash-{i}"));
+        }
+
+        Assert.Null(await store.FindClientByKeyHashAsync("same-hash", CancellationToken.None));
+        Assert.NotNull(await store.FindClientByKeyHashAsync("hash-24", CancellationToken.None));
+    }
+}
