@@ -285,8 +285,9 @@ public sealed class PostgresStoreTests
         await Assert.ThrowsAnyAsync<PostgresException>(async () =>
         {
             await using var tx = await store.BeginAsync(CancellationToken.None);
-            await tx.InsertClientAsync(new ApiClient(Guid.NewGuid(), "one", ["lms"], Now, null), "same-hash");
-            await tx.InsertClientAsync(new ApiClient(Guid.NewGuid(), "two", ["lms"], Now, null), "same-hash"); // unique key_hash
+            var client = new ApiClient(Guid.NewGuid(), "one", ["lms"], Now, null);
+            await tx.InsertClientAsync(client, "same-hash");
+            await tx.InsertClientAsync(client, "another-hash"); // the same id again: the primary key throws
             await tx.CommitAsync();
         });
 
