@@ -31,6 +31,8 @@ public sealed class PostgresStore : IWorkflowStore, IAsyncDisposable
     private const long MigrationLock = 0x53656e645766;
 
     private readonly NpgsqlDataSource _dataSource;
+    private readonly Coalescer<DecisionStatement, (bool Duplicate, bool Saved)> _saves;
+    private readonly Coalescer<Guid, StoredEnrolment?> _reads;
 
     public PostgresStore(string connectionString)
     {
@@ -47,6 +49,8 @@ public sealed class PostgresStore : IWorkflowStore, IAsyncDisposable
         }
 
         _dataSource = NpgsqlDataSource.Create(builder);
+        _saves = new Coalescer<DecisionStatement, (bool, bool)>(SaveDecisionsAsync);
+        _reads = new Coalescer<Guid, StoredEnrolment?>(ReadEnrolmentsAsync);
     }
 
     public async Task MigrateAsync(CancellationToken ct)
@@ -96,8 +100,22 @@ public sealed class PostgresStore : IWorkflowStore, IAsyncDisposable
         return await query(connection);
     }
 
-    public Task<StoredEnrolment?> GetEnrolmentAsync(Guid id, CancellationToken ct) =>
-        ReadAsync(c => Sql.GetEnrolmentAsync(c, null, id), ct);
+    /// <summary>Concurrent reads of enrolments share one query (every progress event starts with one).</summary>
+    public Task<StoredEnrolment?> GetEnrolmentAsync(Guid id, CancellationToken ct) => _reads.RunAsync(id);
+
+    private async Task<StoredEnrolment?[]> ReadEnrolmentsAsync(IReadOnlyList<Guid> ids)
+    {
+        await using var connection = await _dataSource.OpenConnectionAsync();
+        if (ids.Count == 1)
+        {
+            return [await Sql.GetEnrolmentAsync(connection, null, ids[0])];
+        }
+
+        var found = (await connection.QueryAsync<EnrolmentRow>(
+                "SELECT id, state, version, next_wake_at AS NextWakeAt FROM enrolments WHERE id = ANY(@ids)", new { ids = ids.Distinct().ToArray() }))
+            .ToDictionary(r => r.Id);
+        return ids.Select(id => found.TryGetValue(id, out var row) ? row.ToEnrolment() : null).ToArray();
+    }
 
     public Task<Guid?> FindEnrolmentIdAsync(string programmeId, string schoolUrn, string externalId, CancellationToken ct) =>
         ReadAsync(c => Sql.FindEnrolmentIdAsync(c, null, programmeId, schoolUrn, externalId), ct);
@@ -121,61 +139,130 @@ public sealed class PostgresStore : IWorkflowStore, IAsyncDisposable
             """, new { now = Ms(now) }), ct);
 
     /// <summary>
-    /// One statement, committed on its own: the version check (which locks the row), the event, the
-    /// state and the effects are sub-statements of one <c>WITH</c>, each written only if the one before
-    /// it was, so the statement writes all of it or nothing. A progress event then costs two round
-    /// trips (this and the read before it) instead of five.
+    /// One statement: the version check (which locks the row), the event, the state and the effects
+    /// are sub-statements of one <c>WITH</c>, each written only if the one before it was, so it writes
+    /// all of it or nothing. Concurrent decisions share a commit (<see cref="PostgresGroupCommit"/>), so
+    /// a progress event costs its read and a share of one batched write.
     /// </summary>
     public async Task<SaveOutcome> SaveDecisionAsync(DecisionWrite write, DateTimeOffset now, CancellationToken ct)
     {
-        await using var connection = await _dataSource.OpenConnectionAsync(ct);
         var state = write.State;
-        var rows = await OutboxRowsAsync(connection, null, write.Effects.Select(effect => ((Guid?)state.Id, effect)).ToList());
-        var (duplicate, saved) = await connection.QuerySingleAsync<(bool, bool)>(
-            """
-            WITH locked AS (SELECT id FROM enrolments WHERE id = @id AND version = @expectedVersion FOR UPDATE),
-            repeated AS (SELECT 1 FROM enrolment_events WHERE enrolment_id = @id AND event_key = @key),
-            appended AS (
-                INSERT INTO enrolment_events (enrolment_id, event_key, type, payload, recorded_at)
-                SELECT @id, @key, @type, @payload, @now
-                WHERE EXISTS (SELECT 1 FROM locked) AND NOT EXISTS (SELECT 1 FROM repeated)
-                ON CONFLICT (enrolment_id, event_key) DO NOTHING
-                RETURNING 1),
-            saved AS (
-                UPDATE enrolments SET status = @status, state = @state::jsonb, version = version + 1, next_wake_at = @nextWakeAt,
-                    wake_lease_until = NULL, updated_at = @now
-                WHERE id = @id AND EXISTS (SELECT 1 FROM appended)
-                RETURNING 1),
-            queued AS (
-                INSERT INTO outbox (dedupe_key, enrolment_id, kind, template, payload, status, attempts, next_attempt_at, created_at)
-                SELECT u.dedupe_key, u.enrolment_id, u.kind, u.template, u.payload, 'pending', 0, @now, @now
-                FROM unnest(@keys, @enrolmentIds, @kinds, @templates, @payloads) AS u(dedupe_key, enrolment_id, kind, template, payload)
-                WHERE EXISTS (SELECT 1 FROM saved)
-                ON CONFLICT (dedupe_key) DO NOTHING)
-            SELECT EXISTS (SELECT 1 FROM repeated), EXISTS (SELECT 1 FROM saved)
-            """,
-            new
-            {
-                id = state.Id, expectedVersion = write.ExpectedVersion, key = write.EventKey, type = EventKeys.TypeName(write.Event),
-                payload = JsonSerializer.Serialize(write.Event, JsonBody.Options), status = StatusName(state.Status),
-                state = JsonSerializer.Serialize(state, JsonBody.Options), nextWakeAt = Ms(write.NextWakeAt), now = Ms(now),
-                keys = rows.Select(r => r.DedupeKey).ToArray(), enrolmentIds = rows.Select(r => r.EnrolmentId).ToArray(),
-                kinds = rows.Select(r => r.Kind).ToArray(), templates = rows.Select(r => r.Template).ToArray(),
-                payloads = rows.Select(r => r.Payload).ToArray(),
-            });
+        var effects = write.Effects.Select(effect => ((Guid?)state.Id, effect)).ToList();
+        List<OutboxInsert> rows;
+        if (write.Effects.Any(e => e is Published))
+        {
+            // Who subscribes is read first; the rows then go in the same statement as the decision.
+            await using var connection = await _dataSource.OpenConnectionAsync(ct);
+            rows = await OutboxRowsAsync(connection, null, effects);
+        }
+        else
+        {
+            rows = await OutboxRowsAsync(null, null, effects);
+        }
+
+        static NpgsqlParameter P(object? value, NpgsqlTypes.NpgsqlDbType type) => new() { Value = value ?? DBNull.Value, NpgsqlDbType = type };
+        const NpgsqlTypes.NpgsqlDbType TextArray = NpgsqlTypes.NpgsqlDbType.Array | NpgsqlTypes.NpgsqlDbType.Text;
+        var (duplicate, saved) = await _saves.RunAsync(new DecisionStatement(state.Id,
+        [
+            P(state.Id, NpgsqlTypes.NpgsqlDbType.Uuid),
+            P(write.ExpectedVersion, NpgsqlTypes.NpgsqlDbType.Bigint),
+            P(write.EventKey, NpgsqlTypes.NpgsqlDbType.Text),
+            P(EventKeys.TypeName(write.Event), NpgsqlTypes.NpgsqlDbType.Text),
+            P(JsonSerializer.Serialize(write.Event, JsonBody.Options), NpgsqlTypes.NpgsqlDbType.Text),
+            P(Ms(now), NpgsqlTypes.NpgsqlDbType.Bigint),
+            P(StatusName(state.Status), NpgsqlTypes.NpgsqlDbType.Text),
+            P(JsonSerializer.Serialize(state, JsonBody.Options), NpgsqlTypes.NpgsqlDbType.Text),
+            P(Ms(write.NextWakeAt), NpgsqlTypes.NpgsqlDbType.Bigint),
+            P(rows.Select(r => r.DedupeKey).ToArray(), TextArray),
+            P(rows.Select(r => r.EnrolmentId).ToArray(), NpgsqlTypes.NpgsqlDbType.Array | NpgsqlTypes.NpgsqlDbType.Uuid),
+            P(rows.Select(r => r.Kind).ToArray(), TextArray),
+            P(rows.Select(r => r.Template).ToArray(), TextArray),
+            P(rows.Select(r => r.Payload).ToArray(), TextArray),
+        ]));
         return duplicate ? SaveOutcome.Duplicate : saved ? SaveOutcome.Saved : SaveOutcome.VersionMoved;
     }
 
+    /// <summary>A decision's statement: its positional parameters ($1 …), in order, and its enrolment (to order a batch by).</summary>
+    private sealed record DecisionStatement(Guid EnrolmentId, IReadOnlyList<NpgsqlParameter> Parameters);
+
+    /// <summary>
+    /// Decisions saved at the same moment go as one batch, in one implicit transaction: one round trip
+    /// and one commit for all of them. Each statement writes its own decision or nothing, so batching
+    /// changes no outcome. They are ordered by enrolment, so batches from different instances lock
+    /// rows in the same order.
+    /// </summary>
+    private async Task<(bool Duplicate, bool Saved)[]> SaveDecisionsAsync(IReadOnlyList<DecisionStatement> statements)
+    {
+        var order = Enumerable.Range(0, statements.Count).OrderBy(i => statements[i].EnrolmentId).ToArray();
+        await using var connection = await _dataSource.OpenConnectionAsync();
+        await using var batch = new NpgsqlBatch(connection);
+        foreach (var i in order)
+        {
+            var command = new NpgsqlBatchCommand(SaveDecisionSql);
+            foreach (var parameter in statements[i].Parameters)
+            {
+                // A copy: the same decision may be sent again on its own if its batch fails.
+                command.Parameters.Add(parameter.Clone());
+            }
+
+            batch.BatchCommands.Add(command);
+        }
+
+        var results = new (bool, bool)[statements.Count];
+        await using (var reader = await batch.ExecuteReaderAsync())
+        {
+            foreach (var i in order)
+            {
+                if (!await reader.ReadAsync())
+                {
+                    throw new InvalidOperationException("A statement of the batch returned no row.");
+                }
+
+                results[i] = (reader.GetBoolean(0), reader.GetBoolean(1));
+                await reader.NextResultAsync();
+            }
+        }
+
+        // The reader has finished only once the server answered the batch's Sync, that is, after the commit.
+        return results;
+    }
+
+    /// <summary>The statement behind <see cref="SaveDecisionAsync"/>, with positional parameters (it is sent in batches).</summary>
+    private const string SaveDecisionSql =
+        """
+        WITH locked AS (SELECT id FROM enrolments WHERE id = $1 AND version = $2 FOR UPDATE),
+        repeated AS (SELECT 1 FROM enrolment_events WHERE enrolment_id = $1 AND event_key = $3),
+        appended AS (
+            INSERT INTO enrolment_events (enrolment_id, event_key, type, payload, recorded_at)
+            SELECT $1, $3, $4, $5, $6
+            WHERE EXISTS (SELECT 1 FROM locked) AND NOT EXISTS (SELECT 1 FROM repeated)
+            ON CONFLICT (enrolment_id, event_key) DO NOTHING
+            RETURNING 1),
+        saved AS (
+            UPDATE enrolments SET status = $7, state = $8::jsonb, version = version + 1, next_wake_at = $9,
+                wake_lease_until = NULL, updated_at = $6
+            WHERE id = $1 AND EXISTS (SELECT 1 FROM appended)
+            RETURNING 1),
+        queued AS (
+            INSERT INTO outbox (dedupe_key, enrolment_id, kind, template, payload, status, attempts, next_attempt_at, created_at)
+            SELECT u.dedupe_key, u.enrolment_id, u.kind, u.template, u.payload, 'pending', 0, $6, $6
+            FROM unnest($10::text[], $11::uuid[], $12::text[], $13::text[], $14::text[]) AS u(dedupe_key, enrolment_id, kind, template, payload)
+            WHERE EXISTS (SELECT 1 FROM saved)
+            ON CONFLICT (dedupe_key) DO NOTHING)
+        SELECT EXISTS (SELECT 1 FROM repeated), EXISTS (SELECT 1 FROM saved)
+        """;
+
     /// <summary>The outbox rows for these effects: one each, except a webhook event, which becomes one per subscriber that wants it.</summary>
+    /// <param name="connection">Needed only when one of the effects is a webhook event.</param>
     private static async Task<List<OutboxInsert>> OutboxRowsAsync(
-        NpgsqlConnection connection, NpgsqlTransaction? transaction, IReadOnlyList<(Guid? EnrolmentId, Effect Effect)> effects)
+        NpgsqlConnection? connection, NpgsqlTransaction? transaction, IReadOnlyList<(Guid? EnrolmentId, Effect Effect)> effects)
     {
         var rows = new List<OutboxInsert>(effects.Count);
         foreach (var (enrolmentId, effect) in effects)
         {
             if (effect is Published published)
             {
-                rows.AddRange(await FanOutAsync(connection, transaction, enrolmentId, published));
+                rows.AddRange(await FanOutAsync(connection ?? throw new ArgumentNullException(nameof(connection)), transaction, enrolmentId, published));
                 continue;
             }
 
@@ -444,7 +531,12 @@ public sealed class PostgresStore : IWorkflowStore, IAsyncDisposable
         return new StoredProgressSummary(areas, nationalMedian);
     }
 
-    public ValueTask DisposeAsync() => _dataSource.DisposeAsync();
+    public async ValueTask DisposeAsync()
+    {
+        await _saves.DisposeAsync();
+        await _reads.DisposeAsync();
+        await _dataSource.DisposeAsync();
+    }
 
     private static long Ms(DateTimeOffset at) => at.ToUnixTimeMilliseconds();
 
@@ -477,8 +569,8 @@ public sealed class PostgresStore : IWorkflowStore, IAsyncDisposable
         public static async Task<StoredEnrolment?> GetEnrolmentAsync(NpgsqlConnection c, NpgsqlTransaction? tx, Guid id)
         {
             var row = await c.QuerySingleOrDefaultAsync<EnrolmentRow>(
-                "SELECT state, version, next_wake_at AS NextWakeAt FROM enrolments WHERE id = @id", new { id }, tx);
-            return row is null ? null : new StoredEnrolment(State(row.State), row.Version, At(row.NextWakeAt));
+                "SELECT id, state, version, next_wake_at AS NextWakeAt FROM enrolments WHERE id = @id", new { id }, tx);
+            return row?.ToEnrolment();
         }
 
         public static async Task<Guid?> FindEnrolmentIdAsync(NpgsqlConnection c, NpgsqlTransaction? tx, string programmeId, string schoolUrn, string externalId) =>
@@ -943,9 +1035,12 @@ public sealed class PostgresStore : IWorkflowStore, IAsyncDisposable
 
     private sealed class EnrolmentRow
     {
+        public Guid Id { get; set; }
         public string State { get; set; } = "";
         public long Version { get; set; }
         public long? NextWakeAt { get; set; }
+
+        public StoredEnrolment ToEnrolment() => new(PostgresStore.State(State), Version, At(NextWakeAt));
     }
 
     private sealed class ProgrammeRow

@@ -52,6 +52,10 @@ public sealed class PostgresStoreTests
         Deadline = Now.AddDays(30),
     };
 
+    private static long Count(OpenStore open, string table, string where) =>
+        long.Parse(TestStore.Text(TestStore.ConnectionString(open.Root), $"SELECT COUNT(*) FROM {table} WHERE {where}")!,
+            System.Globalization.CultureInfo.InvariantCulture);
+
     private static EmailEffect Welcome(int i) =>
         new("welcome", $"welcome:{i}", new EmailRecipient($"t-{i}@school100004.example.org", "Nia Adebayo"), new Dictionary<string, string>());
 
@@ -299,5 +303,58 @@ public sealed class PostgresStoreTests
 
         Assert.Null(await store.FindClientByKeyHashAsync("same-hash", CancellationToken.None));
         Assert.NotNull(await store.FindClientByKeyHashAsync("hash-24", CancellationToken.None));
+    }
+
+    /// <summary>
+    /// Decisions saved at the same moment share a batch and a commit; whatever the batching, each
+    /// outcome is the one the decision would have on its own: saved once, a repeat is a duplicate,
+    /// a stale version is refused, and a decision the server rejects fails alone.
+    /// </summary>
+    [Fact]
+    public async Task concurrent_saves_each_get_their_own_outcome_and_a_bad_one_fails_alone()
+    {
+        await using var open = await TestStore.OpenNewAsync();
+        var store = open.Store;
+        var people = Enumerable.Range(0, 40).Select(Person).ToList();
+        await WriteAsync(store, async tx => await tx.InsertEnrolmentsAsync(
+            people.Select(p => new NewEnrolment(p, null, "enrolled", new Enrolled(p.Staff), [])).ToList(), Now));
+
+        DecisionWrite Started(EnrolmentState p, int i, string? key = null) => new(
+            key ?? $"module:m1:{i}", new ModuleCompleted("m1", Now), p with { Status = EnrolmentStatus.InProgress }, 1, null, [Welcome(i)]);
+
+        // Everyone starts at once; person 0 twice with the same event, person 1 twice with different
+        // events on the same version, and person 2 with an event key the server cannot store.
+        var writes = people.Select((p, i) => Started(p, i, i == 2 ? "bad\0key" : null))
+            .Append(Started(people[0], 0))
+            .Append(Started(people[1], 1, "module:m1:other"))
+            .ToList();
+        var outcomes = await Task.WhenAll(writes.Select(async w =>
+        {
+            try
+            {
+                return (object)await store.SaveDecisionAsync(w, Now, CancellationToken.None);
+            }
+            catch (PostgresException e)
+            {
+                return e;
+            }
+        }));
+
+        Assert.IsType<PostgresException>(outcomes[2]);
+        for (var i = 3; i < people.Count; i++)
+        {
+            Assert.Equal(SaveOutcome.Saved, outcomes[i]);
+        }
+
+        // The same event twice: one saves it; the other finds it stored, or (when the two went in
+        // different batches) finds the version moved on, and its caller decides again and finds it then.
+        var repeat = new[] { outcomes[0], outcomes[^2] }.Cast<SaveOutcome>().Order().ToArray();
+        Assert.Equal(SaveOutcome.Saved, repeat[0]);
+        Assert.Contains(repeat[1], new[] { SaveOutcome.Duplicate, SaveOutcome.VersionMoved });
+        Assert.Equal([SaveOutcome.Saved, SaveOutcome.VersionMoved], new[] { outcomes[1], outcomes[^1] }.Cast<SaveOutcome>().Order());
+        Assert.Equal(39, Count(open, "enrolment_events", "type = 'module_completed'"));
+        Assert.Equal(39, Count(open, "enrolments", "status = 'in_progress' AND version = 2"));
+        Assert.Equal(1, Count(open, "enrolments", $"id = '{people[2].Id}' AND status = 'enrolled' AND version = 1"));
+        Assert.Equal(39, Count(open, "outbox", "true"));
     }
 }
