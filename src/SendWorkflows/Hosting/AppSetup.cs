@@ -169,7 +169,14 @@ public static class AppSetup
     {
         app.UseExceptionHandler(new ExceptionHandlerOptions
         {
-            StatusCodeSelector = e => e is BadHttpRequestException bad ? bad.StatusCode : StatusCodes.Status500InternalServerError,
+            StatusCodeSelector = e => e switch
+            {
+                BadHttpRequestException bad => bad.StatusCode,
+                // Another writer changed the same enrolment at the same moment and won (on PostgreSQL,
+                // also a deadlock the server broke): nothing was stored, and sending it again will work.
+                ConcurrentUpdateException or Npgsql.PostgresException { SqlState: "40P01" or "40001" } => StatusCodes.Status409Conflict,
+                _ => StatusCodes.Status500InternalServerError,
+            },
         });
         app.UseStatusCodePages();
         app.UseXapiHeaders();

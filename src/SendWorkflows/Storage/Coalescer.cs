@@ -11,23 +11,28 @@ namespace SendWorkflows.Storage;
 /// <remarks>
 /// <para>Nothing waits to fill a batch: an item that arrives alone goes at once, alone. While one batch
 /// is with the server the next gathers, so batches grow only while requests queue.</para>
-/// <para>If a batch fails as a whole (a deadlock with another instance, a lost connection, one bad
-/// item), each of its items is tried again on its own, so only a bad one fails. A caller learns its
-/// result only once its batch has completed (for writes: committed).</para>
+/// <para>If a batch fails in a way that proves none of it took effect (the server refused it: a
+/// deadlock with another instance, one bad item), each of its items is tried again on its own, so only
+/// a bad one fails. Any other failure (a connection lost after the commit may have happened) fails
+/// every item of the batch rather than guess. A caller learns its result only once its batch has
+/// completed (for writes: committed).</para>
 /// </remarks>
 internal sealed class Coalescer<TIn, TOut> : IAsyncDisposable
 {
     private readonly Func<IReadOnlyList<TIn>, Task<TOut[]>> _execute;
+    private readonly Func<Exception, bool> _tookNoEffect;
     private readonly int _maxBatch;
     private readonly Channel<(TIn Item, TaskCompletionSource<TOut> Done)> _queue =
         Channel.CreateUnbounded<(TIn, TaskCompletionSource<TOut>)>(new UnboundedChannelOptions { SingleReader = false });
     private readonly Task[] _flushers;
 
     /// <param name="execute">Carries a batch to the database; returns one result per item, in order.</param>
+    /// <param name="tookNoEffect">Whether a batch that threw this is known to have changed nothing, so its items may be tried again one by one.</param>
     /// <param name="flushers">Batches in flight at once.</param>
-    public Coalescer(Func<IReadOnlyList<TIn>, Task<TOut[]>> execute, int maxBatch = 64, int flushers = 2)
+    public Coalescer(Func<IReadOnlyList<TIn>, Task<TOut[]>> execute, Func<Exception, bool> tookNoEffect, int maxBatch = 64, int flushers = 2)
     {
         _execute = execute;
+        _tookNoEffect = tookNoEffect;
         _maxBatch = maxBatch;
         _flushers = Enumerable.Range(0, flushers).Select(_ => Task.Run(FlushLoopAsync)).ToArray();
     }
@@ -71,7 +76,7 @@ internal sealed class Coalescer<TIn, TOut> : IAsyncDisposable
                 batch[i].Done.TrySetResult(results[i]);
             }
         }
-        catch (Exception) when (batch.Count > 1)
+        catch (Exception refused) when (batch.Count > 1 && _tookNoEffect(refused))
         {
             // Nothing of the batch took effect: each item again on its own, so only a bad one fails.
             foreach (var (item, done) in batch)
@@ -88,7 +93,10 @@ internal sealed class Coalescer<TIn, TOut> : IAsyncDisposable
         }
         catch (Exception e)
         {
-            batch[0].Done.TrySetException(e);
+            foreach (var (_, done) in batch)
+            {
+                done.TrySetException(e);
+            }
         }
     }
 

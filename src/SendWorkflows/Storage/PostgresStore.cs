@@ -42,15 +42,19 @@ public sealed class PostgresStore : IWorkflowStore, IAsyncDisposable
             throw new InvalidOperationException("Storage:ConnectionString names no PostgreSQL host (Host=…).");
         }
 
-        // Statements the app runs thousands of times are prepared once per connection.
-        if (builder.MaxAutoPrepare == 0)
+        // Statements the app runs thousands of times are prepared once per connection, unless the
+        // connection string says otherwise (Max Auto Prepare=0 behind a pooler that cannot keep them).
+        var given = new System.Data.Common.DbConnectionStringBuilder { ConnectionString = connectionString };
+        if (!given.Keys.Cast<string>().Any(k => k.Replace(" ", "", StringComparison.Ordinal).Equals("MaxAutoPrepare", StringComparison.OrdinalIgnoreCase)))
         {
             builder.MaxAutoPrepare = 64;
         }
 
         _dataSource = NpgsqlDataSource.Create(builder);
-        _saves = new Coalescer<DecisionStatement, (bool, bool)>(SaveDecisionsAsync);
-        _reads = new Coalescer<Guid, StoredEnrolment?>(ReadEnrolmentsAsync);
+        // A save batch the server refused was rolled back whole; after any other failure it may have
+        // committed, so its decisions are not sent again. A read can always be tried again.
+        _saves = new Coalescer<DecisionStatement, (bool, bool)>(SaveDecisionsAsync, e => e is PostgresException);
+        _reads = new Coalescer<Guid, StoredEnrolment?>(ReadEnrolmentsAsync, _ => true);
     }
 
     public async Task MigrateAsync(CancellationToken ct)
@@ -230,7 +234,7 @@ public sealed class PostgresStore : IWorkflowStore, IAsyncDisposable
     /// <summary>The statement behind <see cref="SaveDecisionAsync"/>, with positional parameters (it is sent in batches).</summary>
     private const string SaveDecisionSql =
         """
-        WITH locked AS (SELECT id FROM enrolments WHERE id = $1 AND version = $2 FOR UPDATE),
+        WITH locked AS (SELECT id FROM enrolments WHERE id = $1 AND version = $2 FOR NO KEY UPDATE),
         repeated AS (SELECT 1 FROM enrolment_events WHERE enrolment_id = $1 AND event_key = $3),
         appended AS (
             INSERT INTO enrolment_events (enrolment_id, event_key, type, payload, recorded_at)
@@ -568,8 +572,11 @@ public sealed class PostgresStore : IWorkflowStore, IAsyncDisposable
 
         public static async Task<StoredEnrolment?> GetEnrolmentAsync(NpgsqlConnection c, NpgsqlTransaction? tx, Guid id)
         {
+            // In a transaction the row is locked until commit, so the decision made on it is saved
+            // (as SQLite's single writer guarantees): a concurrent writer waits instead of failing it.
             var row = await c.QuerySingleOrDefaultAsync<EnrolmentRow>(
-                "SELECT id, state, version, next_wake_at AS NextWakeAt FROM enrolments WHERE id = @id", new { id }, tx);
+                "SELECT id, state, version, next_wake_at AS NextWakeAt FROM enrolments WHERE id = @id" + (tx is null ? "" : " FOR NO KEY UPDATE"),
+                new { id }, tx);
             return row?.ToEnrolment();
         }
 
@@ -738,7 +745,7 @@ public sealed class PostgresStore : IWorkflowStore, IAsyncDisposable
         /// <summary>Locks the enrolment first, so two workers never number a new certificate the same.</summary>
         public async Task<int> LatestCertificateVersionAsync(Guid enrolmentId)
         {
-            await connection.ExecuteAsync("SELECT 1 FROM enrolments WHERE id = @enrolmentId FOR UPDATE", new { enrolmentId }, transaction);
+            await connection.ExecuteAsync("SELECT 1 FROM enrolments WHERE id = @enrolmentId FOR NO KEY UPDATE", new { enrolmentId }, transaction);
             return await connection.ExecuteScalarAsync<int>("SELECT COALESCE(MAX(version), 0) FROM certificates WHERE enrolment_id = @enrolmentId",
                 new { enrolmentId }, transaction);
         }
@@ -855,7 +862,7 @@ public sealed class PostgresStore : IWorkflowStore, IAsyncDisposable
             ids.Count == 0
                 ? Task.CompletedTask
                 : connection.ExecuteAsync(
-                    "UPDATE outbox SET status = 'sent', sent_at = @now, attempts = attempts + 1, lease_until = NULL, last_error = NULL WHERE id = ANY(@ids)",
+                    "UPDATE outbox SET status = 'sent', sent_at = @now, attempts = attempts + 1, lease_until = NULL, last_error = NULL WHERE id = ANY(@ids) AND status = 'pending'",
                     new { ids = ids.ToArray(), now = Ms(now) }, transaction);
 
         public Task MarkFailedAsync(long id, int attempts, DateTimeOffset? retryAt, string error) =>
@@ -864,13 +871,13 @@ public sealed class PostgresStore : IWorkflowStore, IAsyncDisposable
                 UPDATE outbox SET attempts = @attempts, lease_until = NULL, last_error = @error,
                     status = CASE WHEN @retryAt::bigint IS NULL THEN 'dead' ELSE 'pending' END,
                     next_attempt_at = COALESCE(@retryAt, next_attempt_at)
-                WHERE id = @id
+                WHERE id = @id AND status = 'pending'
                 """,
                 new { id, attempts, retryAt = Ms(retryAt), error }, transaction);
 
         public Task MarkCancelledAsync(long id, string reason) =>
             connection.ExecuteAsync(
-                "UPDATE outbox SET status = 'cancelled', lease_until = NULL, last_error = @reason, sent_at = NULL WHERE id = @id",
+                "UPDATE outbox SET status = 'cancelled', lease_until = NULL, last_error = @reason, sent_at = NULL WHERE id = @id AND status = 'pending'",
                 new { id, reason }, transaction);
 
         public Task PostponeAsync(long id, DateTimeOffset notBefore) =>

@@ -819,7 +819,7 @@ public sealed class SqliteStore : IWorkflowStore, IAsyncDisposable
             ids.Count == 0
                 ? Task.CompletedTask
                 : connection.ExecuteAsync(
-                    "UPDATE outbox SET status = 'sent', sent_at = @now, attempts = attempts + 1, lease_until = NULL, last_error = NULL WHERE id IN (SELECT value FROM json_each(@ids))",
+                    "UPDATE outbox SET status = 'sent', sent_at = @now, attempts = attempts + 1, lease_until = NULL, last_error = NULL WHERE id IN (SELECT value FROM json_each(@ids)) AND status = 'pending'",
                     new { ids = JsonSerializer.Serialize(ids), now = Ms(now) }, transaction);
 
         public Task MarkFailedAsync(long id, int attempts, DateTimeOffset? retryAt, string error) =>
@@ -828,13 +828,13 @@ public sealed class SqliteStore : IWorkflowStore, IAsyncDisposable
                 UPDATE outbox SET attempts = @attempts, lease_until = NULL, last_error = @error,
                     status = CASE WHEN @retryAt IS NULL THEN 'dead' ELSE 'pending' END,
                     next_attempt_at = COALESCE(@retryAt, next_attempt_at)
-                WHERE id = @id
+                WHERE id = @id AND status = 'pending'
                 """,
                 new { id, attempts, retryAt = Ms(retryAt), error }, transaction);
 
         public Task MarkCancelledAsync(long id, string reason) =>
             connection.ExecuteAsync(
-                "UPDATE outbox SET status = 'cancelled', lease_until = NULL, last_error = @reason, sent_at = NULL WHERE id = @id",
+                "UPDATE outbox SET status = 'cancelled', lease_until = NULL, last_error = @reason, sent_at = NULL WHERE id = @id AND status = 'pending'",
                 new { id, reason }, transaction);
 
         public Task PostponeAsync(long id, DateTimeOffset notBefore) =>
