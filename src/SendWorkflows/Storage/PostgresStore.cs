@@ -945,13 +945,25 @@ public sealed class PostgresStore : IWorkflowStore, IAsyncDisposable
                 "SELECT id FROM enrolments WHERE school_urn = @schoolUrn AND external_id = @externalId ORDER BY programme_id COLLATE \"C\"",
                 new { schoolUrn, externalId }, transaction)).ToList();
 
-        public async Task<IReadOnlyList<StoredXapiStatement>> FindXapiStatementsAsync(IReadOnlyCollection<Guid> ids) =>
-            ids.Count == 0
-                ? []
-                : (await connection.QueryAsync<XapiStatementRow>(
+        /// <summary>
+        /// Locks the ids first (in one order, so two batches cannot deadlock): a request sending the
+        /// same statement id at the same moment waits, then finds this one's and is compared with it.
+        /// </summary>
+        public async Task<IReadOnlyList<StoredXapiStatement>> FindXapiStatementsAsync(IReadOnlyCollection<Guid> ids)
+        {
+            if (ids.Count == 0)
+            {
+                return [];
+            }
+
+            await connection.ExecuteAsync(
+                "SELECT pg_advisory_xact_lock(k) FROM (SELECT hashtextextended('xapi:' || x::text, 0) AS k FROM unnest(@ids) AS x ORDER BY 1) locks",
+                new { ids = ids.Distinct().ToArray() }, transaction);
+            return (await connection.QueryAsync<XapiStatementRow>(
                     "SELECT id, content_hash AS ContentHash, occurred_at AS OccurredAt FROM xapi_statements WHERE id = ANY(@ids)",
                     new { ids = ids.Distinct().ToArray() }, transaction))
                 .Select(r => new StoredXapiStatement(r.Id, r.ContentHash, At(r.OccurredAt))).ToList();
+        }
 
         public async Task<bool> InsertXapiStatementAsync(XapiStatementRecord s) =>
             await connection.ExecuteAsync(
@@ -963,8 +975,12 @@ public sealed class PostgresStore : IWorkflowStore, IAsyncDisposable
                 new { s.Id, s.EnrolmentId, s.Verb, s.ContentHash, occurredAt = Ms(s.OccurredAt), s.Statement, s.ClientId, storedAt = Ms(s.StoredAt) },
                 transaction) == 1;
 
-        public Task<int> CountWebhookSubscriptionsAsync(Guid clientId) =>
-            connection.ExecuteScalarAsync<int>("SELECT COUNT(*) FROM webhook_subscriptions WHERE client_id = @clientId", new { clientId }, transaction);
+        /// <summary>Locks the client's subscriptions first, so two requests at once cannot both pass the limit.</summary>
+        public async Task<int> CountWebhookSubscriptionsAsync(Guid clientId)
+        {
+            await Lock("webhook-subscriptions", clientId.ToString());
+            return await connection.ExecuteScalarAsync<int>("SELECT COUNT(*) FROM webhook_subscriptions WHERE client_id = @clientId", new { clientId }, transaction);
+        }
 
         public Task InsertWebhookSubscriptionAsync(WebhookSubscription w) =>
             connection.ExecuteAsync(
