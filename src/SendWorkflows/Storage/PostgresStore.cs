@@ -67,7 +67,7 @@ public sealed class PostgresStore : IWorkflowStore, IAsyncDisposable
             "CREATE TABLE IF NOT EXISTS schema_migrations (version bigint NOT NULL PRIMARY KEY, name text NOT NULL, applied_at bigint NOT NULL)",
             transaction: tx);
         var applied = (await connection.QueryAsync<long>("SELECT version FROM schema_migrations", transaction: tx)).ToHashSet();
-        foreach (var (version, name, sql) in SqliteStore.Migrations("postgres"))
+        foreach (var (version, name, sql) in MigrationScripts.For("postgres"))
         {
             if (applied.Contains(version))
             {

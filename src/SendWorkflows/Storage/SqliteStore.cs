@@ -1,5 +1,4 @@
 using System.Data.Common;
-using System.Reflection;
 using System.Text.Json;
 using Dapper;
 using Microsoft.Data.Sqlite;
@@ -58,7 +57,7 @@ public sealed class SqliteStore : IWorkflowStore, IAsyncDisposable
             "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER NOT NULL PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL);",
             transaction: tx.Transaction);
         var applied = (await tx.Connection.QueryAsync<long>("SELECT version FROM schema_migrations", transaction: tx.Transaction)).ToHashSet();
-        foreach (var (version, name, sql) in Migrations("sqlite"))
+        foreach (var (version, name, sql) in MigrationScripts.For("sqlite"))
         {
             if (applied.Contains(version))
             {
@@ -72,31 +71,6 @@ public sealed class SqliteStore : IWorkflowStore, IAsyncDisposable
         }
 
         await tx.CommitAsync();
-    }
-
-    /// <summary>The versioned scripts shipped in the assembly for one engine, in order.</summary>
-    public static IEnumerable<(long Version, string Name, string Sql)> Migrations(string engine)
-    {
-        var assembly = Assembly.GetExecutingAssembly();
-        var prefix = $"migrations/{engine}/";
-        // Resource names carry the build machine's path separator; compare them with '/'.
-        var scripts = assembly.GetManifestResourceNames()
-            .Select(resource => (Resource: resource, Name: resource.Replace('\\', '/')))
-            .Where(r => r.Name.StartsWith(prefix, StringComparison.Ordinal))
-            .OrderBy(r => r.Name, StringComparer.Ordinal)
-            .ToList();
-        if (scripts.Count == 0)
-        {
-            throw new InvalidOperationException($"No {engine} migrations are embedded in the app; the build is broken.");
-        }
-
-        foreach (var (resource, path) in scripts)
-        {
-            var name = path[prefix.Length..^".sql".Length];
-            var version = long.Parse(name.Split('_')[0], System.Globalization.CultureInfo.InvariantCulture);
-            using var reader = new StreamReader(assembly.GetManifestResourceStream(resource)!);
-            yield return (version, name, reader.ReadToEnd());
-        }
     }
 
     public async Task<IStoreTransaction> BeginAsync(CancellationToken ct)

@@ -16,7 +16,7 @@ public sealed class PostgresStoreTests
     private static readonly DateTimeOffset Now = new(2026, 11, 2, 9, 0, 0, TimeSpan.Zero);
     private static readonly TimeSpan Lease = TimeSpan.FromMinutes(5);
 
-    private static readonly int MigrationCount = SqliteStore.Migrations("postgres").Count();
+    private static readonly int MigrationCount = MigrationScripts.For("postgres").Count();
 
     /// <summary>A database with nothing in it (not even the schema), dropped when the test ends.</summary>
     private sealed class EmptyDatabase : IAsyncDisposable

@@ -18,7 +18,7 @@ public sealed class MigrationTests
             await store.MigrateAsync(CancellationToken.None);
         }
 
-        var expected = SqliteStore.Migrations("sqlite").Count();
+        var expected = MigrationScripts.For("sqlite").Count();
         Assert.True(expected >= 1);
         Assert.Equal(expected, SqliteFile.Long(db, "SELECT COUNT(*) FROM schema_migrations"));
         Assert.Equal("wal", SqliteFile.Text(db, "PRAGMA journal_mode"));
