@@ -18,12 +18,13 @@ namespace SendWorkflows.Storage;
 /// column, so two instances never take the same row and a crashed instance's claims expire;</item>
 /// <item>a decision is saved only if the enrolment's version is still the one it was made on
 /// (optimistic concurrency), and every event and effect has a unique key, so a repeat writes nothing;</item>
-/// <item>writes that read before they insert (a programme's next version, a session's bookings, an
-/// enrolment's next certificate, a school contact by address) lock what they read first;</item>
+/// <item>a transaction that reads an enrolment locks its row, and writes that read before they insert
+/// (a programme's next version, a session's bookings, an enrolment's next certificate, a school contact
+/// by address, an xAPI statement id, a client's webhook count) lock what they read first;</item>
 /// <item>migrations run under an advisory lock, so instances starting together apply each once.</item>
 /// </list>
-/// <para>Concurrent commits share WAL flushes in the server itself (group commit), so a burst of
-/// events from many requests costs fewer disk syncs than events.</para>
+/// <para>Progress events that arrive together share their round trips (<see cref="Coalescer{TIn, TOut}"/>):
+/// one query reads their enrolments, and one batch in one transaction saves their decisions.</para>
 /// </remarks>
 public sealed class PostgresStore : IWorkflowStore, IAsyncDisposable
 {
