@@ -85,7 +85,9 @@ public sealed class PostgresServer
     {
         var bin = FindBinaries();
         var asPostgresUser = Environment.UserName == "root";
-        var root = Directory.CreateTempSubdirectory("sendworkflows-pg-").FullName;
+        await RemoveOrphansAsync(bin, asPostgresUser);
+        var root = Directory.CreateTempSubdirectory(FolderPrefix).FullName;
+        await File.WriteAllTextAsync(Path.Combine(root, OwnerFile), Environment.ProcessId.ToString(CultureInfo.InvariantCulture));
         var port = Repository.FreePort();
         var server = new PostgresServer(root, bin, asPostgresUser, port);
         if (asPostgresUser)
@@ -101,6 +103,65 @@ public sealed class PostgresServer
         await server.RunAsServerUserAsync("pg_ctl", "-D", server._dataDirectory, "-o", options, "-l", Path.Combine(root, "server.log"), "-w", "start");
         AppDomain.CurrentDomain.ProcessExit += (_, _) => server.Stop();
         return server;
+    }
+
+    private const string FolderPrefix = "sendworkflows-pg-";
+    private const string OwnerFile = "owner.pid";
+
+    /// <summary>
+    /// Stops and deletes the servers of test processes that died without stopping them (killed, or
+    /// cut off by a timeout): a process-exit handler does not run then, and each would keep its
+    /// server, port and folder until the machine restarts.
+    /// </summary>
+    public static async Task RemoveOrphansAsync(string binDirectory, bool asPostgresUser)
+    {
+        foreach (var folder in Directory.GetDirectories(Path.GetTempPath(), FolderPrefix + "*"))
+        {
+            var owner = Path.Combine(folder, OwnerFile);
+            var alive = File.Exists(owner)
+                ? int.TryParse(await File.ReadAllTextAsync(owner), CultureInfo.InvariantCulture, out var pid) && IsRunning(pid)
+                // No owner yet: another test process may be creating it this moment; only an old one is left over.
+                : DateTime.UtcNow - Directory.GetLastWriteTimeUtc(folder) < TimeSpan.FromMinutes(10);
+            if (alive)
+            {
+                continue;
+            }
+
+            if (File.Exists(Path.Combine(folder, "data", "postmaster.pid")))
+            {
+                var orphan = new PostgresServer(folder, binDirectory, asPostgresUser, port: 0);
+                try
+                {
+                    await orphan.RunAsServerUserAsync("pg_ctl", "-D", orphan._dataDirectory, "-m", "immediate", "-w", "stop");
+                }
+                catch (InvalidOperationException)
+                {
+                    // Not running after all (a stale pid file): nothing to stop.
+                }
+            }
+
+            try
+            {
+                Directory.Delete(folder, recursive: true);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // Another test process is starting in it this moment, or it is not ours to remove.
+            }
+        }
+    }
+
+    private static bool IsRunning(int pid)
+    {
+        try
+        {
+            using var process = Process.GetProcessById(pid);
+            return !process.HasExited;
+        }
+        catch (ArgumentException)
+        {
+            return false;
+        }
     }
 
     /// <summary>Stops the server at once and deletes its folder.</summary>
