@@ -282,6 +282,27 @@ public sealed record ApiClient(Guid Id, string Name, IReadOnlyList<string> Scope
 public sealed record LiveSession(
     string Id, string ProgrammeId, string Title, DateTimeOffset StartsAt, DateTimeOffset EndsAt, string Location, int Capacity);
 
+/// <summary>What an effect is as an outbox row, the same in every store.</summary>
+public static class OutboxRows
+{
+    /// <summary>The kind, template and payload of an email or certificate effect (a webhook event fans out instead: <see cref="Webhook"/>).</summary>
+    public static (string Kind, string Template, string Payload) Of(Effect effect)
+    {
+        var (kind, template) = effect switch
+        {
+            EmailEffect email => ("email", email.Template),
+            IssueCertificate => ("certificate", "certificate"),
+            _ => throw new ArgumentOutOfRangeException(nameof(effect), effect.GetType().Name, "unknown effect"),
+        };
+        return (kind, template, System.Text.Json.JsonSerializer.Serialize(effect, effect.GetType(), Http.JsonBody.Options));
+    }
+
+    /// <summary>The dedupe key and payload of one subscriber's delivery of a webhook event.</summary>
+    public static (string DedupeKey, string Payload) Webhook(Published published, Guid subscriptionId) =>
+        ($"{published.DedupeKey}:webhook:{subscriptionId:N}",
+            System.Text.Json.JsonSerializer.Serialize(new WebhookMessage(subscriptionId, published), Http.JsonBody.Options));
+}
+
 public static class OutboxStatus
 {
     public const string Pending = "pending";

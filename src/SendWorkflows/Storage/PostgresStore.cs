@@ -271,13 +271,8 @@ public sealed class PostgresStore : IWorkflowStore, IAsyncDisposable
                 continue;
             }
 
-            var (kind, template) = effect switch
-            {
-                EmailEffect email => ("email", email.Template),
-                IssueCertificate => ("certificate", "certificate"),
-                _ => throw new ArgumentOutOfRangeException(nameof(effects), effect.GetType().Name, "unknown effect"),
-            };
-            rows.Add(new OutboxInsert(effect.DedupeKey, enrolmentId, kind, template, JsonSerializer.Serialize(effect, effect.GetType(), JsonBody.Options)));
+            var (kind, template, payload) = OutboxRows.Of(effect);
+            rows.Add(new OutboxInsert(effect.DedupeKey, enrolmentId, kind, template, payload));
         }
 
         return rows;
@@ -299,8 +294,8 @@ public sealed class PostgresStore : IWorkflowStore, IAsyncDisposable
             ORDER BY s.id
             """,
             new { type = published.Type, schoolUrn = published.Data.SchoolUrn }, transaction);
-        return subscriptions.Select(id => new OutboxInsert($"{published.DedupeKey}:webhook:{id:N}", enrolmentId, "webhook", published.Type,
-            JsonSerializer.Serialize(new WebhookMessage(id, published), JsonBody.Options)));
+        return subscriptions.Select(id => OutboxRows.Webhook(published, id))
+            .Select(w => new OutboxInsert(w.DedupeKey, enrolmentId, "webhook", published.Type, w.Payload));
     }
 
     public Task<ApiClient?> FindClientByKeyHashAsync(string keyHash, CancellationToken ct) =>

@@ -638,14 +638,8 @@ public sealed class SqliteStore : IWorkflowStore, IAsyncDisposable
                     continue;
                 }
 
-                var (kind, template) = effect switch
-                {
-                    EmailEffect email => ("email", email.Template),
-                    IssueCertificate => ("certificate", "certificate"),
-                    _ => throw new ArgumentOutOfRangeException(nameof(effects), effect.GetType().Name, "unknown effect"),
-                };
-                await InsertOutboxAsync(effect.DedupeKey, enrolmentId, kind, template,
-                    JsonSerializer.Serialize(effect, effect.GetType(), JsonBody.Options), now);
+                var (kind, template, payload) = OutboxRows.Of(effect);
+                await InsertOutboxAsync(effect.DedupeKey, enrolmentId, kind, template, payload, now);
             }
         }
 
@@ -667,8 +661,8 @@ public sealed class SqliteStore : IWorkflowStore, IAsyncDisposable
             foreach (var subscription in subscriptions)
             {
                 var id = Guid.Parse(subscription);
-                await InsertOutboxAsync($"{published.DedupeKey}:webhook:{id:N}", enrolmentId, "webhook", published.Type,
-                    JsonSerializer.Serialize(new WebhookMessage(id, published), JsonBody.Options), now);
+                var (dedupeKey, payload) = OutboxRows.Webhook(published, id);
+                await InsertOutboxAsync(dedupeKey, enrolmentId, "webhook", published.Type, payload, now);
             }
         }
 
