@@ -170,7 +170,11 @@ public interface IStoreTransaction : IAsyncDisposable
     Task InsertClientAsync(ApiClient client, string keyHash);
     Task<bool> RevokeClientAsync(Guid id, DateTimeOffset now);
 
-    /// <summary>Stores a new version of the programme and returns its number (1 for the first).</summary>
+    /// <summary>
+    /// Stores a new version of the programme and returns its number (1 for the first). When the latest
+    /// version is already exactly this document (two instances publishing the bundled programme as
+    /// they start together), nothing is stored and that version's number is returned.
+    /// </summary>
     Task<int> InsertProgrammeVersionAsync(string id, string document, DateTimeOffset now);
 
     Task<LiveSession?> GetSessionAsync(string id);

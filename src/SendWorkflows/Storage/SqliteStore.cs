@@ -714,8 +714,14 @@ public sealed class SqliteStore : IWorkflowStore, IAsyncDisposable
 
         public async Task<int> InsertProgrammeVersionAsync(string id, string document, DateTimeOffset now)
         {
-            var version = await connection.ExecuteScalarAsync<int>(
-                "SELECT COALESCE(MAX(version), 0) + 1 FROM programmes WHERE id = @id", new { id }, transaction);
+            var latest = (await connection.QueryAsync<(int Version, string Definition)>(
+                "SELECT version, definition FROM programmes WHERE id = @id ORDER BY version DESC LIMIT 1", new { id }, transaction)).ToList();
+            if (latest is [var same] && same.Definition == document)
+            {
+                return same.Version;
+            }
+
+            var version = latest is [var previous] ? previous.Version + 1 : 1;
             await connection.ExecuteAsync(
                 "INSERT INTO programmes (id, version, definition, created_at) VALUES (@id, @version, @document, @now)",
                 new { id, version, document, now = Ms(now) }, transaction);
