@@ -214,22 +214,37 @@ public sealed class PostgresStore : IWorkflowStore, IAsyncDisposable
         }
 
         var results = new (bool, bool)[statements.Count];
-        await using (var reader = await batch.ExecuteReaderAsync())
+        try
         {
-            foreach (var i in order)
-            {
-                if (!await reader.ReadAsync())
-                {
-                    throw new InvalidOperationException("A statement of the batch returned no row.");
-                }
-
-                results[i] = (reader.GetBoolean(0), reader.GetBoolean(1));
-                await reader.NextResultAsync();
-            }
+            await ReadResultsAsync();
+        }
+        catch (PostgresException)
+        {
+            // A connection that ran a failed batch once answered its next command out of step
+            // ("unexpected DataRow"): it is closed rather than handed to the next request.
+            NpgsqlConnection.ClearPool(connection);
+            throw;
         }
 
         // The reader has finished only once the server answered the batch's Sync, that is, after the commit.
         return results;
+
+        async Task ReadResultsAsync()
+        {
+            await using (var reader = await batch.ExecuteReaderAsync())
+            {
+                foreach (var i in order)
+                {
+                    if (!await reader.ReadAsync())
+                    {
+                        throw new InvalidOperationException("A statement of the batch returned no row.");
+                    }
+
+                    results[i] = (reader.GetBoolean(0), reader.GetBoolean(1));
+                    await reader.NextResultAsync();
+                }
+            }
+        }
     }
 
     /// <summary>The statement behind <see cref="SaveDecisionAsync"/>, with positional parameters (it is sent in batches).</summary>
@@ -779,8 +794,14 @@ public sealed class PostgresStore : IWorkflowStore, IAsyncDisposable
         public async Task<int> InsertProgrammeVersionAsync(string id, string document, DateTimeOffset now)
         {
             await Lock("programme", id);
-            var version = await connection.ExecuteScalarAsync<int>(
-                "SELECT COALESCE(MAX(version), 0) + 1 FROM programmes WHERE id = @id", new { id }, transaction);
+            var latest = (await connection.QueryAsync<(int Version, string Definition)>(
+                "SELECT version, definition FROM programmes WHERE id = @id ORDER BY version DESC LIMIT 1", new { id }, transaction)).ToList();
+            if (latest is [var same] && same.Definition == document)
+            {
+                return same.Version;
+            }
+
+            var version = latest is [var previous] ? previous.Version + 1 : 1;
             await connection.ExecuteAsync(
                 "INSERT INTO programmes (id, version, definition, created_at) VALUES (@id, @version, @document, @now)",
                 new { id, version, document, now = Ms(now) }, transaction);
