@@ -221,8 +221,11 @@ public sealed class PostgresStore : IWorkflowStore, IAsyncDisposable
         catch (PostgresException)
         {
             // A connection that ran a failed batch once answered its next command out of step
-            // ("unexpected DataRow"): it is closed rather than handed to the next request.
-            NpgsqlConnection.ClearPool(connection);
+            // ("unexpected DataRow", from its auto-prepared statements): the pool's connections are
+            // closed (this one on its return) rather than handed to the next request. It must be the
+            // data source's Clear: NpgsqlConnection.ClearPool only reaches pools made from connection
+            // strings, not a data source's.
+            _dataSource.Clear();
             throw;
         }
 

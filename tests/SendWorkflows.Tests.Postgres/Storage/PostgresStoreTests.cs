@@ -360,4 +360,45 @@ public sealed class PostgresStoreTests
         Assert.Equal(1, Count(open, "enrolments", $"id = '{people[2].Id}' AND status = 'enrolled' AND version = 1"));
         Assert.Equal(39, Count(open, "outbox", "true"));
     }
+
+    /// <summary>
+    /// A connection that ran a batch the server refused is not used again: its auto-prepared
+    /// statements may be out of step with the server (seen as "unexpected DataRow" on its next
+    /// command). Every server process that served the store before the refusal is gone afterwards.
+    /// </summary>
+    [Fact]
+    public async Task connections_that_ran_a_refused_batch_are_closed_not_reused()
+    {
+        await using var open = await TestStore.OpenNewAsync();
+        // Idle connections live long here, so only closing them on purpose removes them within the test.
+        await using var store = new PostgresStore(TestStore.ConnectionString(open.Root) + ";Connection Idle Lifetime=300");
+        var people = Enumerable.Range(0, 3).Select(Person).ToList();
+        await WriteAsync(store, async tx => await tx.InsertEnrolmentsAsync(
+            people.Select(p => new NewEnrolment(p, null, "enrolled", new Enrolled(p.Staff), [])).ToList(), Now));
+        var database = TestStore.DatabaseName(open.Root);
+        var others = $"datname = '{database}' AND pid <> pg_backend_pid()";
+        DecisionWrite Started(int i, string key) => new(
+            key, new ModuleCompleted("m1", Now), people[i] with { Status = EnrolmentStatus.InProgress }, 1, null, [Welcome(i)]);
+
+        Assert.Equal(SaveOutcome.Saved, await store.SaveDecisionAsync(Started(0, "module:m1:0"), Now, CancellationToken.None));
+        var before = TestStore.Text(TestStore.ConnectionString(open.Root), $"SELECT string_agg(pid::text, ',') FROM pg_stat_activity WHERE {others}");
+        Assert.False(string.IsNullOrEmpty(before));
+
+        await Assert.ThrowsAsync<PostgresException>(() => store.SaveDecisionAsync(Started(1, "bad\0key"), Now, CancellationToken.None));
+
+        // Closing is asynchronous on the server's side: a process ends shortly after its client leaves.
+        var survivors = -1L;
+        for (var attempt = 0; attempt < 50 && survivors != 0; attempt++)
+        {
+            survivors = Count(open, "pg_stat_activity", $"{others} AND pid IN ({before})");
+            if (survivors != 0)
+            {
+                await Task.Delay(100);
+            }
+        }
+
+        Assert.True(survivors == 0, $"before the refusal: {before}; now: " +
+            TestStore.Text(TestStore.ConnectionString(open.Root), $"SELECT string_agg(pid::text || ' ' || state, ', ') FROM pg_stat_activity WHERE {others}"));
+        Assert.Equal(SaveOutcome.Saved, await store.SaveDecisionAsync(Started(2, "module:m1:2"), Now, CancellationToken.None));
+    }
 }
