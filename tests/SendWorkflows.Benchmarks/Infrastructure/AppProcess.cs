@@ -1,0 +1,194 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net.Http.Headers;
+
+namespace SendWorkflows.Benchmarks.Infrastructure;
+
+/// <summary>
+/// The built service as an operating-system process (<c>dotnet SendWorkflows.dll</c>, the Release build
+/// beside the harness) on a loopback port, configured through its command line as a deployment would
+/// be. Also runs the harness itself in its empty-web-app mode, the reference for start-up and memory.
+/// </summary>
+public sealed class AppProcess : IAsyncDisposable
+{
+    private readonly Process _process;
+    private readonly List<string> _output = [];
+    private readonly string _logPath;
+
+    private AppProcess(Process process, Uri baseUrl, string adminKey, string logPath)
+    {
+        _process = process;
+        BaseUrl = baseUrl;
+        AdminKey = adminKey;
+        _logPath = logPath;
+        Client = NewClient(64);
+    }
+
+    public Uri BaseUrl { get; }
+
+    public string AdminKey { get; }
+
+    /// <summary>A client that authenticates as the admin key.</summary>
+    public HttpClient Client { get; }
+
+    /// <summary>From starting the process to its first healthy answer.</summary>
+    public TimeSpan StartUp { get; private set; }
+
+    public int ProcessId => _process.Id;
+
+    public HttpClient NewClient(int connections)
+    {
+        var client = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = connections, PooledConnectionLifetime = Timeout.InfiniteTimeSpan })
+        {
+            BaseAddress = BaseUrl,
+            Timeout = TimeSpan.FromMinutes(10),
+        };
+        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", AdminKey);
+        return client;
+    }
+
+    /// <summary>Starts the service with these settings (<c>Key:Sub=value</c>) in its own folder, and waits until it answers <c>/healthz</c>.</summary>
+    public static Task<AppProcess> StartServiceAsync(string folder, IReadOnlyDictionary<string, string> settings)
+    {
+        var adminKey = "bench-admin-" + Guid.NewGuid().ToString("N");
+        var port = Workspace.FreePort();
+        var url = new Uri($"http://127.0.0.1:{port.ToString(CultureInfo.InvariantCulture)}");
+        var all = new Dictionary<string, string>(settings)
+        {
+            ["Auth:BootstrapAdminKey"] = adminKey,
+            ["PublicBaseUrl"] = url.ToString().TrimEnd('/'),
+        };
+        all.TryAdd("Logging:LogLevel:Default", "Warning");
+        var arguments = new List<string> { Path.Combine(AppContext.BaseDirectory, "SendWorkflows.dll"), "--urls", url.ToString() };
+        arguments.AddRange(all.Select(s => $"--{s.Key}={s.Value}"));
+        return StartAsync(folder, arguments, url, adminKey);
+    }
+
+    /// <summary>An ASP.NET Core app with one route and nothing else (this harness, in its <c>--empty-web-app</c> mode).</summary>
+    public static Task<AppProcess> StartEmptyWebAppAsync(string folder)
+    {
+        var port = Workspace.FreePort();
+        var url = new Uri($"http://127.0.0.1:{port.ToString(CultureInfo.InvariantCulture)}");
+        var harness = Path.Combine(AppContext.BaseDirectory, "SendWorkflows.Benchmarks.dll");
+        return StartAsync(folder, [harness, EmptyWebApp.Flag, "--urls", url.ToString()], url, "none");
+    }
+
+    private static async Task<AppProcess> StartAsync(string folder, List<string> arguments, Uri url, string adminKey)
+    {
+        var start = new ProcessStartInfo("dotnet", arguments)
+        {
+            WorkingDirectory = folder,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        start.Environment["ASPNETCORE_ENVIRONMENT"] = "Development";
+        start.Environment["DOTNET_NOLOGO"] = "1";
+        var clock = Stopwatch.StartNew();
+        var process = Process.Start(start) ?? throw new InvalidOperationException("dotnet did not start");
+        var app = new AppProcess(process, url, adminKey, Path.Combine(folder, "app.log"));
+        process.OutputDataReceived += (_, e) => app.Keep(e.Data);
+        process.ErrorDataReceived += (_, e) => app.Keep(e.Data);
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+
+        using var probe = new HttpClient { BaseAddress = url, Timeout = TimeSpan.FromSeconds(2) };
+        while (clock.Elapsed < TimeSpan.FromSeconds(90))
+        {
+            if (process.HasExited)
+            {
+                throw new InvalidOperationException($"the service exited with {process.ExitCode} while starting:\n{app.Tail()}");
+            }
+
+            try
+            {
+                using var answer = await probe.GetAsync(new Uri("/healthz", UriKind.Relative));
+                if (answer.IsSuccessStatusCode)
+                {
+                    app.StartUp = clock.Elapsed;
+                    return app;
+                }
+            }
+            catch (HttpRequestException)
+            {
+                // Not listening yet.
+            }
+            catch (TaskCanceledException)
+            {
+            }
+
+            await Task.Delay(5);
+        }
+
+        await app.DisposeAsync();
+        throw new TimeoutException($"the service did not answer /healthz within 90 s:\n{app.Tail()}");
+    }
+
+    /// <summary>The most memory the process has held resident so far (VmHWM), in bytes.</summary>
+    public long PeakResidentBytes() => ProcStatus("VmHWM:");
+
+    /// <summary>Memory resident now (VmRSS), in bytes.</summary>
+    public long ResidentBytes() => ProcStatus("VmRSS:");
+
+    private long ProcStatus(string field)
+    {
+        foreach (var line in File.ReadLines($"/proc/{_process.Id.ToString(CultureInfo.InvariantCulture)}/status"))
+        {
+            if (line.StartsWith(field, StringComparison.Ordinal))
+            {
+                var kb = line[field.Length..].Trim().Split(' ')[0];
+                return long.Parse(kb, CultureInfo.InvariantCulture) * 1024;
+            }
+        }
+
+        throw new InvalidOperationException($"/proc has no {field} for the service");
+    }
+
+    /// <summary>CPU time the process has used so far.</summary>
+    public TimeSpan CpuTime()
+    {
+        _process.Refresh();
+        return _process.TotalProcessorTime;
+    }
+
+    private void Keep(string? line)
+    {
+        if (line is null)
+        {
+            return;
+        }
+
+        lock (_output)
+        {
+            _output.Add(line);
+            if (_output.Count > 400)
+            {
+                _output.RemoveRange(0, 200);
+            }
+        }
+    }
+
+    public string Tail()
+    {
+        lock (_output)
+        {
+            return string.Join('\n', _output.TakeLast(40));
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        Client.Dispose();
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+            await _process.WaitForExitAsync();
+        }
+
+        lock (_output)
+        {
+            File.WriteAllLines(_logPath, _output);
+        }
+
+        _process.Dispose();
+    }
+}

@@ -1,0 +1,53 @@
+using System.Globalization;
+using SendWorkflows.Benchmarks.Infrastructure;
+
+namespace SendWorkflows.Benchmarks.Scenarios;
+
+/// <summary>
+/// <c>cold_start</c>: from starting the process to its first <c>/healthz</c> answer, on a store that
+/// already exists (the first boot, which creates it, is reported too), beside an empty ASP.NET Core
+/// app started the same way. Medians of several starts, alternating the two.
+/// </summary>
+public static class ColdStartScenario
+{
+    public static async Task<List<BenchResult>> RunAsync(Context context)
+    {
+        var folder = context.Workspace.Folder("cold-start");
+        var settings = new Dictionary<string, string>();
+        await using (var first = await AppProcess.StartServiceAsync(folder, settings))
+        {
+            context.Say($"first boot (creating the store): {Ms(first.StartUp)} ms");
+        }
+
+        var service = new List<double>();
+        var empty = new List<double>();
+        var emptyPeak = new List<double>();
+        for (var i = 0; i < context.Scale.ColdStarts; i++)
+        {
+            await using (var app = await AppProcess.StartServiceAsync(folder, settings))
+            {
+                service.Add(app.StartUp.TotalMilliseconds);
+            }
+
+            await using (var app = await AppProcess.StartEmptyWebAppAsync(context.Workspace.Folder("empty-app")))
+            {
+                empty.Add(app.StartUp.TotalMilliseconds);
+                emptyPeak.Add(app.PeakResidentBytes() / 1048576.0);
+            }
+        }
+
+        context.EmptyAppPeakMb = Median(emptyPeak);
+        context.Say($"service starts: {string.Join(", ", service.Select(Ms))} ms; empty app: {string.Join(", ", empty.Select(Ms))} ms");
+        return [Metrics.ColdStart.Result(Median(service), Median(empty))];
+    }
+
+    public static double Median(List<double> values)
+    {
+        var sorted = values.Order().ToArray();
+        return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[(sorted.Length / 2) - 1] + sorted[sorted.Length / 2]) / 2;
+    }
+
+    private static string Ms(TimeSpan time) => Ms(time.TotalMilliseconds);
+
+    private static string Ms(double ms) => ms.ToString("0", CultureInfo.InvariantCulture);
+}
