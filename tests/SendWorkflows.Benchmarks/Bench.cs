@@ -73,6 +73,10 @@ public static class Bench
         return at >= 0 && at + 1 < args.Length ? args[at + 1] : null;
     }
 
+    /// <summary>A file of the repository the harness is run from, or null outside one.</summary>
+    public static string? RepositoryFile(params string[] parts) =>
+        RepositoryRoot() is { } root && Path.Combine([root, .. parts]) is var path && File.Exists(path) ? path : null;
+
     private static string? RepositoryRoot()
     {
         for (var dir = new DirectoryInfo(Directory.GetCurrentDirectory()); dir is not null; dir = dir.Parent)

@@ -22,6 +22,7 @@ public sealed record Scale(
     int DownloadPeople,
     TimeSpan DownloadDuration,
     int ColdStarts,
+    bool PublishPackage,
     int PgbenchScale,
     TimeSpan ReferenceDuration)
 {
@@ -32,7 +33,7 @@ public sealed record Scale(
         SweepEnrolments: 1_000_000, SweepDue: 100_000, QuartzReminders: 5_000,
         CertificateDuration: TimeSpan.FromSeconds(10), ChromiumRenders: 10,
         DownloadPeople: 50, DownloadDuration: TimeSpan.FromSeconds(10),
-        ColdStarts: 7, PgbenchScale: 10, ReferenceDuration: TimeSpan.FromSeconds(10));
+        ColdStarts: 7, PublishPackage: true, PgbenchScale: 10, ReferenceDuration: TimeSpan.FromSeconds(10));
 
     public static readonly Scale Quick = new("quick",
         EventPeople: 1_000, EventDuration: TimeSpan.FromSeconds(8), Connections: 32,
@@ -41,7 +42,7 @@ public sealed record Scale(
         SweepEnrolments: 100_000, SweepDue: 10_000, QuartzReminders: 1_000,
         CertificateDuration: TimeSpan.FromSeconds(3), ChromiumRenders: 3,
         DownloadPeople: 10, DownloadDuration: TimeSpan.FromSeconds(4),
-        ColdStarts: 3, PgbenchScale: 10, ReferenceDuration: TimeSpan.FromSeconds(4));
+        ColdStarts: 3, PublishPackage: true, PgbenchScale: 10, ReferenceDuration: TimeSpan.FromSeconds(4));
 
     public static readonly Scale Smoke = new("smoke",
         EventPeople: 20, EventDuration: TimeSpan.FromSeconds(0.5), Connections: 4,
@@ -50,5 +51,5 @@ public sealed record Scale(
         SweepEnrolments: 200, SweepDue: 20, QuartzReminders: 10,
         CertificateDuration: TimeSpan.FromSeconds(0.3), ChromiumRenders: 1,
         DownloadPeople: 2, DownloadDuration: TimeSpan.FromSeconds(0.5),
-        ColdStarts: 1, PgbenchScale: 1, ReferenceDuration: TimeSpan.FromSeconds(0.5));
+        ColdStarts: 1, PublishPackage: false, PgbenchScale: 1, ReferenceDuration: TimeSpan.FromSeconds(0.5));
 }

@@ -11,6 +11,27 @@ namespace SendWorkflows.Benchmarks.Infrastructure;
 /// </summary>
 public sealed class AppProcess : IAsyncDisposable
 {
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<Process, byte> Running = new();
+
+    static AppProcess()
+    {
+        // A harness stopped with Ctrl+C or an exception still leaves no service running.
+        AppDomain.CurrentDomain.ProcessExit += (_, _) =>
+        {
+            foreach (var process in Running.Keys)
+            {
+                try
+                {
+                    process.Kill(entireProcessTree: true);
+                }
+                catch (InvalidOperationException)
+                {
+                    // Already gone.
+                }
+            }
+        };
+    }
+
     private readonly Process _process;
     private readonly List<string> _output = [];
     private readonly string _logPath;
@@ -48,7 +69,8 @@ public sealed class AppProcess : IAsyncDisposable
     }
 
     /// <summary>Starts the service with these settings (<c>Key:Sub=value</c>) in its own folder, and waits until it answers <c>/healthz</c>.</summary>
-    public static Task<AppProcess> StartServiceAsync(string folder, IReadOnlyDictionary<string, string> settings)
+    /// <param name="executable">A published self-contained service to run instead of the build beside the harness.</param>
+    public static Task<AppProcess> StartServiceAsync(string folder, IReadOnlyDictionary<string, string> settings, string? executable = null)
     {
         var adminKey = "bench-admin-" + Guid.NewGuid().ToString("N");
         var port = Workspace.FreePort();
@@ -59,7 +81,10 @@ public sealed class AppProcess : IAsyncDisposable
             ["PublicBaseUrl"] = url.ToString().TrimEnd('/'),
         };
         all.TryAdd("Logging:LogLevel:Default", "Warning");
-        var arguments = new List<string> { Path.Combine(AppContext.BaseDirectory, "SendWorkflows.dll"), "--urls", url.ToString() };
+        var arguments = executable is null
+            ? new List<string> { "dotnet", Path.Combine(AppContext.BaseDirectory, "SendWorkflows.dll") }
+            : [executable];
+        arguments.AddRange(["--urls", url.ToString()]);
         arguments.AddRange(all.Select(s => $"--{s.Key}={s.Value}"));
         return StartAsync(folder, arguments, url, adminKey);
     }
@@ -70,12 +95,12 @@ public sealed class AppProcess : IAsyncDisposable
         var port = Workspace.FreePort();
         var url = new Uri($"http://127.0.0.1:{port.ToString(CultureInfo.InvariantCulture)}");
         var harness = Path.Combine(AppContext.BaseDirectory, "SendWorkflows.Benchmarks.dll");
-        return StartAsync(folder, [harness, EmptyWebApp.Flag, "--urls", url.ToString()], url, "none");
+        return StartAsync(folder, ["dotnet", harness, EmptyWebApp.Flag, "--urls", url.ToString()], url, "none");
     }
 
     private static async Task<AppProcess> StartAsync(string folder, List<string> arguments, Uri url, string adminKey)
     {
-        var start = new ProcessStartInfo("dotnet", arguments)
+        var start = new ProcessStartInfo(arguments[0], arguments.Skip(1))
         {
             WorkingDirectory = folder,
             RedirectStandardOutput = true,
@@ -84,7 +109,8 @@ public sealed class AppProcess : IAsyncDisposable
         start.Environment["ASPNETCORE_ENVIRONMENT"] = "Development";
         start.Environment["DOTNET_NOLOGO"] = "1";
         var clock = Stopwatch.StartNew();
-        var process = Process.Start(start) ?? throw new InvalidOperationException("dotnet did not start");
+        var process = Process.Start(start) ?? throw new InvalidOperationException($"{arguments[0]} did not start");
+        Running.TryAdd(process, 0);
         var app = new AppProcess(process, url, adminKey, Path.Combine(folder, "app.log"));
         process.OutputDataReceived += (_, e) => app.Keep(e.Data);
         process.ErrorDataReceived += (_, e) => app.Keep(e.Data);
@@ -189,6 +215,7 @@ public sealed class AppProcess : IAsyncDisposable
             File.WriteAllLines(_logPath, _output);
         }
 
+        Running.TryRemove(_process, out _);
         _process.Dispose();
     }
 }
