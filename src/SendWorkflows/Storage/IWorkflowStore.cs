@@ -126,6 +126,23 @@ public interface IStoreTransaction : IAsyncDisposable
     Task<StoredEnrolment?> GetEnrolmentAsync(Guid id);
     Task<Guid?> FindEnrolmentIdAsync(string programmeId, string schoolUrn, string externalId);
 
+    /// <summary>
+    /// In one read, the enrolments with these ids and every enrolment of these people (by school and
+    /// externalId), each once, as <see cref="GetEnrolmentAsync(Guid)"/> would read them (and, where a
+    /// store locks what a transaction reads, locked in one order).
+    /// </summary>
+    Task<IReadOnlyList<StoredEnrolment>> GetEnrolmentsAsync(IReadOnlyCollection<Guid> ids, IReadOnlyCollection<(string SchoolUrn, string ExternalId)> people);
+
+    /// <summary>Those of these events (by enrolment and event key) that are already stored.</summary>
+    Task<IReadOnlySet<(Guid EnrolmentId, string Key)>> StoredEventKeysAsync(IReadOnlyCollection<(Guid EnrolmentId, string Key)> keys);
+
+    /// <summary>
+    /// Writes a batch of decisions made in memory: every new state if its stored version is still the
+    /// one decided on, then the events and the effects, in their order. False, having written no event
+    /// or effect, when a version has moved: the caller rolls back and decides again.
+    /// </summary>
+    Task<bool> SaveDecisionsAsync(DecisionBatch batch, DateTimeOffset now);
+
     /// <summary>Inserts a new enrolment; false when one already exists for the same programme, school and person.</summary>
     Task<bool> InsertEnrolmentAsync(EnrolmentState state, DateTimeOffset? nextWakeAt, DateTimeOffset now);
 
@@ -237,6 +254,9 @@ public interface IStoreTransaction : IAsyncDisposable
     /// <summary>Stores an xAPI statement; false when one with its id is already stored.</summary>
     Task<bool> InsertXapiStatementAsync(XapiStatementRecord statement);
 
+    /// <summary>Stores xAPI statements; one whose id is already stored (or comes earlier in the list) is skipped.</summary>
+    Task InsertXapiStatementsAsync(IReadOnlyList<XapiStatementRecord> statements);
+
     Task<int> CountWebhookSubscriptionsAsync(Guid clientId);
 
     Task InsertWebhookSubscriptionAsync(WebhookSubscription subscription);
@@ -258,6 +278,20 @@ public interface IStoreTransaction : IAsyncDisposable
 /// <summary>A decision to save: the event that caused it (and its key), the new state, the version it was decided on, and its effects.</summary>
 public sealed record DecisionWrite(
     string EventKey, WorkflowEvent Event, EnrolmentState State, long ExpectedVersion, DateTimeOffset? NextWakeAt, IReadOnlyList<Effect> Effects);
+
+/// <summary>
+/// Decisions about many enrolments, made one after another in memory: each enrolment's final state
+/// (<paramref name="States"/>, once each), and every event and effect in the order they were decided.
+/// </summary>
+public sealed record DecisionBatch(IReadOnlyList<StateWrite> States, IReadOnlyList<AppendedEvent> Events, IReadOnlyList<(Guid? EnrolmentId, Effect Effect)> Effects)
+{
+    public bool IsEmpty => States.Count == 0 && Events.Count == 0 && Effects.Count == 0;
+}
+
+/// <summary>An enrolment's new state, the version it was read at, and the version it becomes (one more per event applied).</summary>
+public sealed record StateWrite(EnrolmentState State, long ExpectedVersion, long Version, DateTimeOffset? NextWakeAt);
+
+public sealed record AppendedEvent(Guid EnrolmentId, string Key, WorkflowEvent Event);
 
 public enum SaveOutcome
 {

@@ -281,11 +281,21 @@ public sealed class PostgresStore : IWorkflowStore, IAsyncDisposable
         NpgsqlConnection? connection, NpgsqlTransaction? transaction, IReadOnlyList<(Guid? EnrolmentId, Effect Effect)> effects)
     {
         var rows = new List<OutboxInsert>(effects.Count);
+        // Who subscribes to an event type at a school is read once per call, however many such events there are.
+        var subscribers = new Dictionary<(string Type, string SchoolUrn), IReadOnlyList<Guid>>();
         foreach (var (enrolmentId, effect) in effects)
         {
             if (effect is Published published)
             {
-                rows.AddRange(await FanOutAsync(connection ?? throw new ArgumentNullException(nameof(connection)), transaction, enrolmentId, published));
+                var audience = (published.Type, published.Data.SchoolUrn);
+                if (!subscribers.TryGetValue(audience, out var subscriptions))
+                {
+                    subscribers[audience] = subscriptions =
+                        await SubscribersAsync(connection ?? throw new ArgumentNullException(nameof(connection)), transaction, published);
+                }
+
+                rows.AddRange(subscriptions.Select(id => OutboxRows.Webhook(published, id))
+                    .Select(w => new OutboxInsert(w.DedupeKey, enrolmentId, "webhook", published.Type, w.Payload)));
                 continue;
             }
 
@@ -297,13 +307,11 @@ public sealed class PostgresStore : IWorkflowStore, IAsyncDisposable
     }
 
     /// <summary>
-    /// One row per subscription that wants the event, decided in the transaction of the change that
-    /// caused it: each subscriber's delivery is then retried, or dies, on its own.
+    /// The subscriptions that want the event: each gets its own row, decided in the transaction of the
+    /// change that caused it, so each subscriber's delivery is then retried, or dies, on its own.
     /// </summary>
-    private static async Task<IEnumerable<OutboxInsert>> FanOutAsync(
-        NpgsqlConnection connection, NpgsqlTransaction? transaction, Guid? enrolmentId, Published published)
-    {
-        var subscriptions = await connection.QueryAsync<Guid>(
+    private static async Task<IReadOnlyList<Guid>> SubscribersAsync(NpgsqlConnection connection, NpgsqlTransaction? transaction, Published published) =>
+        (await connection.QueryAsync<Guid>(
             """
             SELECT s.id FROM webhook_subscriptions s JOIN api_clients c ON c.id = s.client_id
             WHERE s.disabled_at IS NULL AND c.revoked_at IS NULL
@@ -311,10 +319,7 @@ public sealed class PostgresStore : IWorkflowStore, IAsyncDisposable
               AND ((' ' || c.scopes || ' ') LIKE '% admin %' OR strpos(' ' || c.scopes || ' ', ' school:' || @schoolUrn || ' ') > 0)
             ORDER BY s.id
             """,
-            new { type = published.Type, schoolUrn = published.Data.SchoolUrn }, transaction);
-        return subscriptions.Select(id => OutboxRows.Webhook(published, id))
-            .Select(w => new OutboxInsert(w.DedupeKey, enrolmentId, "webhook", published.Type, w.Payload));
-    }
+            new { type = published.Type, schoolUrn = published.Data.SchoolUrn }, transaction)).ToList();
 
     public Task<ApiClient?> FindClientByKeyHashAsync(string keyHash, CancellationToken ct) =>
         ReadAsync(async c => (await c.QueryAsync<ClientRow>(
@@ -627,6 +632,89 @@ public sealed class PostgresStore : IWorkflowStore, IAsyncDisposable
 
         public Task<Guid?> FindEnrolmentIdAsync(string programmeId, string schoolUrn, string externalId) =>
             Sql.FindEnrolmentIdAsync(connection, transaction, programmeId, schoolUrn, externalId);
+
+        /// <summary>One query; the rows are locked in id order, so two batches about the same people cannot deadlock.</summary>
+        public async Task<IReadOnlyList<StoredEnrolment>> GetEnrolmentsAsync(
+            IReadOnlyCollection<Guid> ids, IReadOnlyCollection<(string SchoolUrn, string ExternalId)> people) =>
+            (await connection.QueryAsync<EnrolmentRow>(
+                """
+                SELECT id, state, version, next_wake_at AS NextWakeAt FROM enrolments
+                WHERE id IN (SELECT unnest(@ids)
+                             UNION
+                             SELECT e.id FROM enrolments e
+                             JOIN unnest(@schools, @externalIds) AS p(school_urn, external_id)
+                               ON e.school_urn = p.school_urn AND e.external_id = p.external_id)
+                ORDER BY id
+                FOR NO KEY UPDATE
+                """,
+                new
+                {
+                    ids = ids.Distinct().ToArray(),
+                    schools = people.Select(p => p.SchoolUrn).ToArray(),
+                    externalIds = people.Select(p => p.ExternalId).ToArray(),
+                }, transaction)).Select(r => r.ToEnrolment()).ToList();
+
+        public async Task<IReadOnlySet<(Guid EnrolmentId, string Key)>> StoredEventKeysAsync(IReadOnlyCollection<(Guid EnrolmentId, string Key)> keys) =>
+            keys.Count == 0
+                ? new HashSet<(Guid, string)>()
+                : (await connection.QueryAsync<(Guid EnrolmentId, string Key)>(
+                    """
+                    SELECT e.enrolment_id, e.event_key FROM enrolment_events e
+                    JOIN unnest(@enrolmentIds, @keys) AS k(enrolment_id, event_key) ON e.enrolment_id = k.enrolment_id AND e.event_key = k.event_key
+                    """,
+                    new { enrolmentIds = keys.Select(k => k.EnrolmentId).ToArray(), keys = keys.Select(k => k.Key).ToArray() }, transaction))
+                .ToHashSet();
+
+        /// <summary>Each part is one statement from arrays: the states (checked against their versions), the events, the effects.</summary>
+        public async Task<bool> SaveDecisionsAsync(DecisionBatch batch, DateTimeOffset now)
+        {
+            if (batch.States.Count > 0)
+            {
+                var saved = await connection.ExecuteAsync(
+                    """
+                    UPDATE enrolments e SET status = u.status, state = u.state::jsonb, version = u.version, next_wake_at = u.next_wake_at,
+                        wake_lease_until = NULL, updated_at = @now
+                    FROM unnest(@ids, @expected, @versions, @statuses, @states, @nextWakeAts) AS u(id, expected, version, status, state, next_wake_at)
+                    WHERE e.id = u.id AND e.version = u.expected
+                    """,
+                    new
+                    {
+                        ids = batch.States.Select(w => w.State.Id).ToArray(),
+                        expected = batch.States.Select(w => w.ExpectedVersion).ToArray(),
+                        versions = batch.States.Select(w => w.Version).ToArray(),
+                        statuses = batch.States.Select(w => StatusName(w.State.Status)).ToArray(),
+                        states = batch.States.Select(w => JsonSerializer.Serialize(w.State, JsonBody.Options)).ToArray(),
+                        nextWakeAts = batch.States.Select(w => Ms(w.NextWakeAt)).ToArray(),
+                        now = Ms(now),
+                    }, transaction);
+                if (saved != batch.States.Count)
+                {
+                    return false;
+                }
+            }
+
+            if (batch.Events.Count > 0)
+            {
+                await connection.ExecuteAsync(
+                    """
+                    INSERT INTO enrolment_events (enrolment_id, event_key, type, payload, recorded_at)
+                    SELECT u.enrolment_id, u.event_key, u.type, u.payload, @now
+                    FROM unnest(@enrolmentIds, @keys, @types, @payloads) AS u(enrolment_id, event_key, type, payload)
+                    ON CONFLICT (enrolment_id, event_key) DO NOTHING
+                    """,
+                    new
+                    {
+                        enrolmentIds = batch.Events.Select(e => e.EnrolmentId).ToArray(),
+                        keys = batch.Events.Select(e => e.Key).ToArray(),
+                        types = batch.Events.Select(e => EventKeys.TypeName(e.Event)).ToArray(),
+                        payloads = batch.Events.Select(e => JsonSerializer.Serialize(e.Event, JsonBody.Options)).ToArray(),
+                        now = Ms(now),
+                    }, transaction);
+            }
+
+            await EnqueueAsync(batch.Effects, now);
+            return true;
+        }
 
         public async Task<bool> InsertEnrolmentAsync(EnrolmentState state, DateTimeOffset? nextWakeAt, DateTimeOffset now) =>
             await connection.ExecuteAsync(
@@ -994,6 +1082,27 @@ public sealed class PostgresStore : IWorkflowStore, IAsyncDisposable
                 """,
                 new { s.Id, s.EnrolmentId, s.Verb, s.ContentHash, occurredAt = Ms(s.OccurredAt), s.Statement, s.ClientId, storedAt = Ms(s.StoredAt) },
                 transaction) == 1;
+
+        public Task InsertXapiStatementsAsync(IReadOnlyList<XapiStatementRecord> statements) =>
+            connection.ExecuteAsync(
+                """
+                INSERT INTO xapi_statements (id, enrolment_id, verb, content_hash, occurred_at, statement, client_id, stored_at)
+                SELECT u.id, u.enrolment_id, u.verb, u.content_hash, u.occurred_at, u.statement, u.client_id, u.stored_at
+                FROM unnest(@ids, @enrolmentIds, @verbs, @hashes, @occurredAts, @statements, @clientIds, @storedAts)
+                    AS u(id, enrolment_id, verb, content_hash, occurred_at, statement, client_id, stored_at)
+                ON CONFLICT (id) DO NOTHING
+                """,
+                new
+                {
+                    ids = statements.Select(s => s.Id).ToArray(),
+                    enrolmentIds = statements.Select(s => s.EnrolmentId).ToArray(),
+                    verbs = statements.Select(s => s.Verb).ToArray(),
+                    hashes = statements.Select(s => s.ContentHash).ToArray(),
+                    occurredAts = statements.Select(s => Ms(s.OccurredAt)).ToArray(),
+                    statements = statements.Select(s => s.Statement).ToArray(),
+                    clientIds = statements.Select(s => s.ClientId).ToArray(),
+                    storedAts = statements.Select(s => Ms(s.StoredAt)).ToArray(),
+                }, transaction);
 
         /// <summary>Locks the client's subscriptions first, so two requests at once cannot both pass the limit.</summary>
         public async Task<int> CountWebhookSubscriptionsAsync(Guid clientId)

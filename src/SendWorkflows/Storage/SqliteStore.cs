@@ -568,6 +568,130 @@ public sealed class SqliteStore : IWorkflowStore, IAsyncDisposable
         public Task<Guid?> FindEnrolmentIdAsync(string programmeId, string schoolUrn, string externalId) =>
             Sql.FindEnrolmentIdAsync(connection, transaction, programmeId, schoolUrn, externalId);
 
+        /// <summary>
+        /// A statement prepared once and run for each row of a batch: on an in-process file a batch
+        /// costs its rows' work, not a parse and plan per row.
+        /// </summary>
+        private SqliteCommand Prepared(string sql, params string[] parameters)
+        {
+            var command = connection.CreateCommand();
+            command.Transaction = transaction;
+            command.CommandText = sql;
+            foreach (var name in parameters)
+            {
+                command.Parameters.Add(new SqliteParameter { ParameterName = name });
+            }
+
+            command.Prepare();
+            return command;
+        }
+
+        private static object Db(object? value) => value ?? DBNull.Value;
+
+        public Task<IReadOnlyList<StoredEnrolment>> GetEnrolmentsAsync(
+            IReadOnlyCollection<Guid> ids, IReadOnlyCollection<(string SchoolUrn, string ExternalId)> people)
+        {
+            var found = new Dictionary<Guid, StoredEnrolment>();
+            using (var byId = Prepared("SELECT id, state, version, next_wake_at FROM enrolments WHERE id = $id", "$id"))
+            {
+                foreach (var id in ids)
+                {
+                    byId.Parameters[0].Value = id.ToString();
+                    Read(byId);
+                }
+            }
+
+            using (var byPerson = Prepared("SELECT id, state, version, next_wake_at FROM enrolments WHERE school_urn = $school AND external_id = $external",
+                       "$school", "$external"))
+            {
+                foreach (var (school, external) in people)
+                {
+                    byPerson.Parameters[0].Value = school;
+                    byPerson.Parameters[1].Value = external;
+                    Read(byPerson);
+                }
+            }
+
+            return Task.FromResult<IReadOnlyList<StoredEnrolment>>(found.Values.ToList());
+
+            void Read(SqliteCommand command)
+            {
+                using var reader = command.ExecuteReader();
+                while (reader.Read())
+                {
+                    var id = Guid.Parse(reader.GetString(0));
+                    if (!found.ContainsKey(id))
+                    {
+                        found[id] = new StoredEnrolment(JsonSerializer.Deserialize<EnrolmentState>(reader.GetString(1), JsonBody.Options)!,
+                            reader.GetInt64(2), reader.IsDBNull(3) ? null : At(reader.GetInt64(3)));
+                    }
+                }
+            }
+        }
+
+        public Task<IReadOnlySet<(Guid EnrolmentId, string Key)>> StoredEventKeysAsync(IReadOnlyCollection<(Guid EnrolmentId, string Key)> keys)
+        {
+            var stored = new HashSet<(Guid, string)>();
+            using var query = Prepared("SELECT 1 FROM enrolment_events WHERE enrolment_id = $enrolment AND event_key = $key", "$enrolment", "$key");
+            foreach (var (enrolmentId, key) in keys)
+            {
+                query.Parameters[0].Value = enrolmentId.ToString();
+                query.Parameters[1].Value = key;
+                if (query.ExecuteScalar() is not null)
+                {
+                    stored.Add((enrolmentId, key));
+                }
+            }
+
+            return Task.FromResult<IReadOnlySet<(Guid, string)>>(stored);
+        }
+
+        public async Task<bool> SaveDecisionsAsync(DecisionBatch batch, DateTimeOffset now)
+        {
+            using (var update = Prepared(
+                       """
+                       UPDATE enrolments SET status = $status, state = $state, version = $version, next_wake_at = $wake, updated_at = $now
+                       WHERE id = $id AND version = $expected
+                       """, "$id", "$expected", "$version", "$status", "$state", "$wake", "$now"))
+            {
+                update.Parameters[6].Value = Ms(now);
+                foreach (var write in batch.States)
+                {
+                    update.Parameters[0].Value = write.State.Id.ToString();
+                    update.Parameters[1].Value = write.ExpectedVersion;
+                    update.Parameters[2].Value = write.Version;
+                    update.Parameters[3].Value = StatusName(write.State.Status);
+                    update.Parameters[4].Value = JsonSerializer.Serialize(write.State, JsonBody.Options);
+                    update.Parameters[5].Value = Db(Ms(write.NextWakeAt));
+                    if (update.ExecuteNonQuery() != 1)
+                    {
+                        return false;
+                    }
+                }
+            }
+
+            using (var append = Prepared(
+                       """
+                       INSERT INTO enrolment_events (enrolment_id, event_key, type, payload, recorded_at)
+                       VALUES ($enrolment, $key, $type, $payload, $now)
+                       ON CONFLICT (enrolment_id, event_key) DO NOTHING
+                       """, "$enrolment", "$key", "$type", "$payload", "$now"))
+            {
+                append.Parameters[4].Value = Ms(now);
+                foreach (var e in batch.Events)
+                {
+                    append.Parameters[0].Value = e.EnrolmentId.ToString();
+                    append.Parameters[1].Value = e.Key;
+                    append.Parameters[2].Value = EventKeys.TypeName(e.Event);
+                    append.Parameters[3].Value = JsonSerializer.Serialize(e.Event, JsonBody.Options);
+                    append.ExecuteNonQuery();
+                }
+            }
+
+            await EnqueueAsync(batch.Effects, now);
+            return true;
+        }
+
         public async Task<bool> InsertEnrolmentAsync(EnrolmentState state, DateTimeOffset? nextWakeAt, DateTimeOffset now) =>
             await connection.ExecuteAsync(
                 """
@@ -628,28 +752,64 @@ public sealed class SqliteStore : IWorkflowStore, IAsyncDisposable
                     payload = JsonSerializer.Serialize(evt, JsonBody.Options), now = Ms(now),
                 }, transaction) == 1;
 
-        public async Task EnqueueEffectsAsync(Guid? enrolmentId, IEnumerable<Effect> effects, DateTimeOffset now)
+        public Task EnqueueEffectsAsync(Guid? enrolmentId, IEnumerable<Effect> effects, DateTimeOffset now) =>
+            EnqueueAsync(effects.Select(effect => (enrolmentId, effect)).ToList(), now);
+
+        /// <summary>The effects' outbox rows, in order, through one prepared insert; an effect whose dedupe key is there is skipped.</summary>
+        private async Task EnqueueAsync(IReadOnlyList<(Guid? EnrolmentId, Effect Effect)> effects, DateTimeOffset now)
         {
-            foreach (var effect in effects)
+            if (effects.Count == 0)
+            {
+                return;
+            }
+
+            using var insert = Prepared(
+                """
+                INSERT INTO outbox (dedupe_key, enrolment_id, kind, template, payload, status, attempts, next_attempt_at, created_at)
+                VALUES ($dedupeKey, $enrolmentId, $kind, $template, $payload, 'pending', 0, $now, $now)
+                ON CONFLICT (dedupe_key) DO NOTHING
+                """, "$dedupeKey", "$enrolmentId", "$kind", "$template", "$payload", "$now");
+            insert.Parameters[5].Value = Ms(now);
+            // Who subscribes to an event type at a school is read once per batch.
+            var subscribers = new Dictionary<(string Type, string SchoolUrn), IReadOnlyList<Guid>>();
+            foreach (var (enrolmentId, effect) in effects)
             {
                 if (effect is Published published)
                 {
-                    await FanOutAsync(enrolmentId, published, now);
+                    var audience = (published.Type, published.Data.SchoolUrn);
+                    if (!subscribers.TryGetValue(audience, out var subscriptions))
+                    {
+                        subscribers[audience] = subscriptions = await SubscribersAsync(published);
+                    }
+
+                    // One row per subscription that wants the event, decided here, in the transaction of the
+                    // change that caused it: each subscriber's delivery is then retried, or dies, on its own.
+                    foreach (var subscription in subscriptions)
+                    {
+                        var (dedupeKey, payload) = OutboxRows.Webhook(published, subscription);
+                        Insert(dedupeKey, enrolmentId, "webhook", published.Type, payload);
+                    }
+
                     continue;
                 }
 
-                var (kind, template, payload) = OutboxRows.Of(effect);
-                await InsertOutboxAsync(effect.DedupeKey, enrolmentId, kind, template, payload, now);
+                var (kind, template, body) = OutboxRows.Of(effect);
+                Insert(effect.DedupeKey, enrolmentId, kind, template, body);
+            }
+
+            void Insert(string dedupeKey, Guid? enrolmentId, string kind, string template, string payload)
+            {
+                insert.Parameters[0].Value = dedupeKey;
+                insert.Parameters[1].Value = Db(enrolmentId?.ToString());
+                insert.Parameters[2].Value = kind;
+                insert.Parameters[3].Value = template;
+                insert.Parameters[4].Value = payload;
+                insert.ExecuteNonQuery();
             }
         }
 
-        /// <summary>
-        /// One row per subscription that wants the event, decided here, in the transaction of the change
-        /// that caused it: each subscriber's delivery is then retried, or dies, on its own.
-        /// </summary>
-        private async Task FanOutAsync(Guid? enrolmentId, Published published, DateTimeOffset now)
-        {
-            var subscriptions = await connection.QueryAsync<string>(
+        private async Task<IReadOnlyList<Guid>> SubscribersAsync(Published published) =>
+            (await connection.QueryAsync<string>(
                 """
                 SELECT s.id FROM webhook_subscriptions s JOIN api_clients c ON c.id = s.client_id
                 WHERE s.disabled_at IS NULL AND c.revoked_at IS NULL
@@ -657,23 +817,7 @@ public sealed class SqliteStore : IWorkflowStore, IAsyncDisposable
                   AND ((' ' || c.scopes || ' ') LIKE '% admin %' OR instr(' ' || c.scopes || ' ', ' school:' || @schoolUrn || ' ') > 0)
                 ORDER BY s.id
                 """,
-                new { type = published.Type, schoolUrn = published.Data.SchoolUrn }, transaction);
-            foreach (var subscription in subscriptions)
-            {
-                var id = Guid.Parse(subscription);
-                var (dedupeKey, payload) = OutboxRows.Webhook(published, id);
-                await InsertOutboxAsync(dedupeKey, enrolmentId, "webhook", published.Type, payload, now);
-            }
-        }
-
-        private Task InsertOutboxAsync(string dedupeKey, Guid? enrolmentId, string kind, string template, string payload, DateTimeOffset now) =>
-            connection.ExecuteAsync(
-                """
-                INSERT INTO outbox (dedupe_key, enrolment_id, kind, template, payload, status, attempts, next_attempt_at, created_at)
-                VALUES (@dedupeKey, @enrolmentId, @kind, @template, @payload, 'pending', 0, @now, @now)
-                ON CONFLICT (dedupe_key) DO NOTHING
-                """,
-                new { dedupeKey, enrolmentId = enrolmentId?.ToString(), kind, template, payload, now = Ms(now) }, transaction);
+                new { type = published.Type, schoolUrn = published.Data.SchoolUrn }, transaction)).Select(Guid.Parse).ToList();
 
         public Task<int> LatestCertificateVersionAsync(Guid enrolmentId) =>
             connection.ExecuteScalarAsync<int>("SELECT COALESCE(MAX(version), 0) FROM certificates WHERE enrolment_id = @enrolmentId",
@@ -891,6 +1035,30 @@ public sealed class SqliteStore : IWorkflowStore, IAsyncDisposable
                     id = XapiId(s.Id), enrolmentId = s.EnrolmentId?.ToString(), s.Verb, s.ContentHash, occurredAt = Ms(s.OccurredAt),
                     s.Statement, clientId = s.ClientId.ToString(), storedAt = Ms(s.StoredAt),
                 }, transaction) == 1;
+
+        public Task InsertXapiStatementsAsync(IReadOnlyList<XapiStatementRecord> statements)
+        {
+            using var insert = Prepared(
+                """
+                INSERT INTO xapi_statements (id, enrolment_id, verb, content_hash, occurred_at, statement, client_id, stored_at)
+                VALUES ($id, $enrolmentId, $verb, $contentHash, $occurredAt, $statement, $clientId, $storedAt)
+                ON CONFLICT (id) DO NOTHING
+                """, "$id", "$enrolmentId", "$verb", "$contentHash", "$occurredAt", "$statement", "$clientId", "$storedAt");
+            foreach (var s in statements)
+            {
+                insert.Parameters[0].Value = XapiId(s.Id);
+                insert.Parameters[1].Value = Db(s.EnrolmentId?.ToString());
+                insert.Parameters[2].Value = s.Verb;
+                insert.Parameters[3].Value = s.ContentHash;
+                insert.Parameters[4].Value = Db(Ms(s.OccurredAt));
+                insert.Parameters[5].Value = s.Statement;
+                insert.Parameters[6].Value = s.ClientId.ToString();
+                insert.Parameters[7].Value = Ms(s.StoredAt);
+                insert.ExecuteNonQuery();
+            }
+
+            return Task.CompletedTask;
+        }
 
         public Task<int> CountWebhookSubscriptionsAsync(Guid clientId) =>
             connection.ExecuteScalarAsync<int>("SELECT COUNT(*) FROM webhook_subscriptions WHERE client_id = @clientId",

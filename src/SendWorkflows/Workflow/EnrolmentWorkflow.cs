@@ -169,8 +169,18 @@ public sealed class EnrolmentWorkflow(
                ?? throw new ConcurrentUpdateException(enrolmentId);
     }
 
+    /// <summary>
+    /// Starts applying many events to many enrolments in a transaction the caller owns, without a round
+    /// trip per event: the enrolments have been read beforehand (<see cref="IStoreTransaction.GetEnrolmentsAsync"/>),
+    /// each event is decided in memory on the state the events before it left, as <see cref="ApplyInAsync"/>
+    /// would decide them one by one, and <see cref="EnrolmentFold.SaveAsync"/> writes everything at the end.
+    /// </summary>
+    /// <param name="storedKeys">Which of the events are already stored (by enrolment and event key): they are duplicates, as in <see cref="ApplyInAsync"/>.</param>
+    public EnrolmentFold Fold(IEnumerable<StoredEnrolment> enrolments, IReadOnlySet<(Guid EnrolmentId, string Key)> storedKeys, DateTimeOffset now) =>
+        new(this, enrolments, storedKeys, now);
+
     /// <summary>The decision, or the outcome when there is nothing to write (refused, or no change).</summary>
-    private async Task<(Decision? Decision, ApplyOutcome? Outcome)> DecideAsync(
+    internal async Task<(Decision? Decision, ApplyOutcome? Outcome)> DecideAsync(
         StoredEnrolment stored, WorkflowEvent evt, DateTimeOffset now, CancellationToken ct)
     {
         var programme = await programmes.GetVersionAsync(stored.State.ProgrammeId, stored.State.ProgrammeVersion, ct);
@@ -210,9 +220,11 @@ public sealed class EnrolmentWorkflow(
             Effects: decision.Effects.Count);
     }
 
-    public void NotifyIfEffects(ApplyOutcome outcome)
+    public void NotifyIfEffects(ApplyOutcome outcome) => NotifyIfEffects(outcome.Effects);
+
+    public void NotifyIfEffects(int effects)
     {
-        if (outcome.Effects > 0)
+        if (effects > 0)
         {
             signal.Notify();
         }
@@ -282,3 +294,92 @@ public sealed class EnrolmentWorkflow(
 /// <summary>Another writer changed the enrolment between our read and our write; the operation is retried.</summary>
 public sealed class ConcurrentUpdateException(Guid enrolmentId)
     : Exception($"Enrolment {enrolmentId} was changed concurrently.");
+
+/// <summary>
+/// Events for many enrolments applied in memory, in order, inside one transaction (<see cref="EnrolmentWorkflow.Fold"/>):
+/// each is decided on the state the ones before it left; the events, the final states and the effects
+/// are written together by <see cref="SaveAsync"/>.
+/// </summary>
+public sealed class EnrolmentFold
+{
+    private readonly EnrolmentWorkflow _workflow;
+    private readonly DateTimeOffset _now;
+    private readonly Dictionary<Guid, StoredEnrolment> _current = [];
+    private readonly HashSet<(Guid EnrolmentId, string Key)> _keys;
+    // The version each changed enrolment was read at, in the order they first changed.
+    private readonly Dictionary<Guid, long> _readAt = [];
+    private readonly List<Guid> _changed = [];
+    private readonly List<AppendedEvent> _events = [];
+    private readonly List<(Guid? EnrolmentId, Effect Effect)> _effects = [];
+
+    internal EnrolmentFold(EnrolmentWorkflow workflow, IEnumerable<StoredEnrolment> enrolments, IReadOnlySet<(Guid EnrolmentId, string Key)> storedKeys,
+        DateTimeOffset now)
+    {
+        _workflow = workflow;
+        _now = now;
+        foreach (var enrolment in enrolments)
+        {
+            _current[enrolment.State.Id] = enrolment;
+        }
+
+        _keys = [.. storedKeys];
+    }
+
+    /// <summary>Effects decided so far.</summary>
+    public int Effects => _effects.Count;
+
+    /// <summary>Decides the event on the enrolment as the events before it left it; nothing is written until <see cref="SaveAsync"/>.</summary>
+    public async Task<ApplyOutcome> ApplyAsync(Guid enrolmentId, WorkflowEvent evt, CancellationToken ct)
+    {
+        evt = Moments.Truncate(evt);
+        if (!_current.TryGetValue(enrolmentId, out var stored))
+        {
+            return new ApplyOutcome(ApplyStatus.NotFound, null);
+        }
+
+        var (decision, outcome) = await _workflow.DecideAsync(stored, evt, _now, ct);
+        if (outcome is not null)
+        {
+            return outcome;
+        }
+
+        var key = EventKeys.For(evt);
+        if (!_keys.Add((enrolmentId, key)))
+        {
+            return new ApplyOutcome(ApplyStatus.Duplicate, stored);
+        }
+
+        if (_readAt.TryAdd(enrolmentId, stored.Version))
+        {
+            _changed.Add(enrolmentId);
+        }
+
+        var applied = new StoredEnrolment(decision!.State, stored.Version + 1, decision.NextWakeAt);
+        _current[enrolmentId] = applied;
+        _events.Add(new AppendedEvent(enrolmentId, key, evt));
+        foreach (var effect in decision.Effects)
+        {
+            _effects.Add((enrolmentId, effect));
+        }
+
+        return new ApplyOutcome(ApplyStatus.Applied, applied, Effects: decision.Effects.Count);
+    }
+
+    /// <summary>Writes what was applied; if another writer saved one of the enrolments since it was read, nothing may be kept.</summary>
+    /// <exception cref="ConcurrentUpdateException">A version moved: roll the transaction back and start again.</exception>
+    public async Task SaveAsync(IStoreTransaction tx)
+    {
+        var states = _changed.Select(id => (Id: id, Now: _current[id]))
+            .Select(c => new StateWrite(c.Now.State, _readAt[c.Id], c.Now.Version, c.Now.NextWakeAt)).ToList();
+        var batch = new DecisionBatch(states, _events, _effects);
+        if (batch.IsEmpty)
+        {
+            return;
+        }
+
+        if (!await tx.SaveDecisionsAsync(batch, _now))
+        {
+            throw new ConcurrentUpdateException(_changed[0]);
+        }
+    }
+}

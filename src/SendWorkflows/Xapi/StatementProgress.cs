@@ -34,7 +34,33 @@ public sealed class StatementProgress(ProgrammeCatalogue programmes, PublicUrls 
         Session,
     }
 
-    public async Task<StatementMeaning> MeaningAsync(IStoreTransaction tx, XapiStatement statement, Caller caller, HttpRequest request,
+    /// <summary>
+    /// Everyone the statements may be about, read in one go: the enrolments their registrations name and
+    /// every enrolment of the people their accounts name.
+    /// </summary>
+    public async Task<StatementSubjects> SubjectsAsync(IStoreTransaction tx, IEnumerable<XapiStatement> statements, HttpRequest request)
+    {
+        var baseUrl = urls.BaseFor(request);
+        var ids = new HashSet<Guid>();
+        var people = new HashSet<(string SchoolUrn, string ExternalId)>();
+        foreach (var statement in statements)
+        {
+            if (statement.Registration is { } registration)
+            {
+                ids.Add(registration);
+            }
+
+            if (statement.Account is { } account && SchoolOf(account.HomePage, baseUrl) is { } school)
+            {
+                people.Add((school, account.Name));
+            }
+        }
+
+        var enrolments = ids.Count == 0 && people.Count == 0 ? [] : await tx.GetEnrolmentsAsync(ids, people);
+        return new StatementSubjects(tx, enrolments);
+    }
+
+    public async Task<StatementMeaning> MeaningAsync(StatementSubjects subjects, XapiStatement statement, Caller caller, HttpRequest request,
         DateTimeOffset now, CancellationToken ct)
     {
         var progress = statement.ObjectKind != StatementObjectKind.Activity ? Progress.None : statement.Verb switch
@@ -50,7 +76,7 @@ public sealed class StatementProgress(ProgrammeCatalogue programmes, PublicUrls 
         var candidates = new List<StoredEnrolment>();
         var enrolmentField = f + "context.registration";
         var school = statement.Account is { } account ? SchoolOf(account.HomePage, baseUrl) : null;
-        if (statement.Registration is { } registration && await tx.GetEnrolmentAsync(registration) is { } registered &&
+        if (statement.Registration is { } registration && subjects.Enrolment(registration) is { } registered &&
             EnrolmentAccess.Allows(caller, registered.State.SchoolUrn, Scopes.Lms))
         {
             if (school is not null && (school != registered.State.SchoolUrn || statement.Account!.Name != registered.State.Staff.ExternalId))
@@ -65,10 +91,7 @@ public sealed class StatementProgress(ProgrammeCatalogue programmes, PublicUrls 
             enrolmentField = f + "actor.account";
             if (EnrolmentAccess.Allows(caller, school, Scopes.Lms))
             {
-                foreach (var id in await tx.FindEnrolmentIdsAsync(school, statement.Account!.Name))
-                {
-                    candidates.Add((await tx.GetEnrolmentAsync(id))!);
-                }
+                candidates.AddRange(subjects.EnrolmentsOf(school, statement.Account!.Name));
             }
         }
 
@@ -98,7 +121,7 @@ public sealed class StatementProgress(ProgrammeCatalogue programmes, PublicUrls 
         {
             var meaning = progress == Progress.Module
                 ? await ModuleAsync(statement, enrolment, baseUrl, when, enrolmentField, ct)
-                : await SessionAsync(tx, statement, enrolment, baseUrl, when, now, enrolmentField, ct);
+                : await SessionAsync(subjects, statement, enrolment, baseUrl, when, now, enrolmentField, ct);
             first ??= meaning;
             if (meaning.Problem is null)
             {
@@ -154,7 +177,7 @@ public sealed class StatementProgress(ProgrammeCatalogue programmes, PublicUrls 
         return new StatementMeaning(enrolment.State.Id, new ModuleCompleted(moduleId, when), enrolmentField);
     }
 
-    private async Task<StatementMeaning> SessionAsync(IStoreTransaction tx, XapiStatement statement, StoredEnrolment enrolment, string baseUrl,
+    private async Task<StatementMeaning> SessionAsync(StatementSubjects subjects, XapiStatement statement, StoredEnrolment enrolment, string baseUrl,
         DateTimeOffset when, DateTimeOffset now, string enrolmentField, CancellationToken ct)
     {
         var activity = statement.ActivityId!;
@@ -167,7 +190,7 @@ public sealed class StatementProgress(ProgrammeCatalogue programmes, PublicUrls 
                 : Refused(field, $"is not a live session's activity: use {baseUrl}/sessions/<sessionId>.", StatusCodes.Status422UnprocessableEntity);
         }
 
-        var session = await tx.GetSessionAsync(sessionId);
+        var session = await subjects.SessionAsync(sessionId);
         if (session is null)
         {
             return Refused(field, $"no live session '{sessionId}' exists.", StatusCodes.Status422UnprocessableEntity);
@@ -228,5 +251,57 @@ public sealed class StatementProgress(ProgrammeCatalogue programmes, PublicUrls 
         }
 
         return new StatementMeaning(null, null, field, problem);
+    }
+}
+
+/// <summary>
+/// The enrolments a batch of statements may be about, read once for the whole batch
+/// (<see cref="StatementProgress.SubjectsAsync"/>), and the live sessions they name, read when first asked for.
+/// </summary>
+public sealed class StatementSubjects
+{
+    private readonly IStoreTransaction _tx;
+    private readonly Dictionary<Guid, StoredEnrolment> _byId = [];
+    private readonly Dictionary<(string SchoolUrn, string ExternalId), List<StoredEnrolment>> _byPerson = [];
+    private readonly Dictionary<string, LiveSession?> _sessions = new(StringComparer.Ordinal);
+
+    public StatementSubjects(IStoreTransaction tx, IEnumerable<StoredEnrolment> enrolments)
+    {
+        _tx = tx;
+        foreach (var enrolment in enrolments)
+        {
+            var state = enrolment.State;
+            _byId[state.Id] = enrolment;
+            var person = (state.SchoolUrn, state.Staff.ExternalId);
+            if (!_byPerson.TryGetValue(person, out var theirs))
+            {
+                _byPerson[person] = theirs = [];
+            }
+
+            theirs.Add(enrolment);
+        }
+
+        // A person's enrolments in programme order, as the store lists them.
+        foreach (var theirs in _byPerson.Values)
+        {
+            theirs.Sort((a, b) => string.CompareOrdinal(a.State.ProgrammeId, b.State.ProgrammeId));
+        }
+    }
+
+    public IEnumerable<StoredEnrolment> Enrolments => _byId.Values;
+
+    public StoredEnrolment? Enrolment(Guid id) => _byId.GetValueOrDefault(id);
+
+    public IReadOnlyList<StoredEnrolment> EnrolmentsOf(string schoolUrn, string externalId) =>
+        _byPerson.TryGetValue((schoolUrn, externalId), out var theirs) ? theirs : [];
+
+    public async Task<LiveSession?> SessionAsync(string id)
+    {
+        if (!_sessions.TryGetValue(id, out var session))
+        {
+            _sessions[id] = session = await _tx.GetSessionAsync(id);
+        }
+
+        return session;
     }
 }

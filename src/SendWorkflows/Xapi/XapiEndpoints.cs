@@ -167,61 +167,106 @@ public static partial class XapiEndpoints
     /// <summary>
     /// Stores the statements and applies the progress they report in one transaction: if any statement
     /// is refused, nothing of the batch is kept. Statements already stored under their id are compared,
-    /// not applied again.
+    /// not applied again. The whole batch costs a few round trips, not a few per statement: the people
+    /// it is about are read in one go, its progress is decided in memory in statement order, and the
+    /// result is written in a few multi-row statements.
     /// </summary>
     private static async Task<Results<Ok<string[]>, ProblemHttpResult>> StoreAsync(
         IReadOnlyList<XapiStatement> statements, HttpContext http, IWorkflowStore store, StatementProgress progress, EnrolmentWorkflow workflow,
         TimeProvider clock, CancellationToken ct)
     {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await StoreOnceAsync(statements, http, store, progress, workflow, clock, ct);
+            }
+            catch (ConcurrentUpdateException) when (attempt < MaxConcurrencyRetries)
+            {
+                // Someone saved one of the enrolments between our read and our write: decide again on what they left.
+            }
+        }
+    }
+
+    private const int MaxConcurrencyRetries = 3;
+
+    private static async Task<Results<Ok<string[]>, ProblemHttpResult>> StoreOnceAsync(
+        IReadOnlyList<XapiStatement> statements, HttpContext http, IWorkflowStore store, StatementProgress progress, EnrolmentWorkflow workflow,
+        TimeProvider clock, CancellationToken ct)
+    {
         var caller = http.Caller();
-        var outcomes = new List<ApplyOutcome>();
+        int effects;
         await using (var tx = await store.BeginAsync(ct))
         {
             var now = clock.GetUtcNow();
             var stored = (await tx.FindXapiStatementsAsync(statements.Where(s => !s.IdAssigned).Select(s => s.Id).ToList()))
                 .ToDictionary(s => s.Id);
+            var subjects = await progress.SubjectsAsync(tx, statements.Where(s => !stored.ContainsKey(s.Id)), http.Request);
+
+            // What each new statement means, in order, up to the first that is refused.
+            var meanings = new List<(XapiStatement Statement, StatementMeaning Meaning)>(statements.Count);
+            ProblemHttpResult? refused = null;
             foreach (var statement in statements)
             {
                 if (stored.TryGetValue(statement.Id, out var earlier))
                 {
                     if (earlier.ContentHash != statement.ContentHash || !StatementComparison.SameTimestamp(earlier.OccurredAt, statement.Timestamp))
                     {
-                        return Problems.Conflict(statement.Field + "id", "a different statement with this id is already stored; statements never change.");
+                        refused = Problems.Conflict(statement.Field + "id", "a different statement with this id is already stored; statements never change.");
+                        break;
                     }
 
                     continue;
                 }
 
-                var meaning = await progress.MeaningAsync(tx, statement, caller, http.Request, now, ct);
+                var meaning = await progress.MeaningAsync(subjects, statement, caller, http.Request, now, ct);
                 if (meaning.Problem is not null)
                 {
-                    return meaning.Problem;
+                    refused = meaning.Problem;
+                    break;
                 }
 
+                meanings.Add((statement, meaning));
+            }
+
+            // The progress they report, applied in statement order; progress an earlier statement
+            // reports that the enrolment refuses is the answer, before a later statement's problem.
+            var keys = meanings.Where(m => m.Meaning.Event is not null)
+                .Select(m => (m.Meaning.EnrolmentId!.Value, EventKeys.For(Moments.Truncate(m.Meaning.Event!)))).Distinct().ToList();
+            var fold = workflow.Fold(subjects.Enrolments, keys.Count == 0 ? new HashSet<(Guid, string)>() : await tx.StoredEventKeysAsync(keys), now);
+            var records = new List<XapiStatementRecord>(meanings.Count);
+            foreach (var (statement, meaning) in meanings)
+            {
                 if (meaning.Event is { } evt)
                 {
-                    var outcome = await workflow.ApplyInAsync(tx, meaning.EnrolmentId!.Value, evt, ct);
+                    var outcome = await fold.ApplyAsync(meaning.EnrolmentId!.Value, evt, ct);
                     if (outcome.Rejection is { } rejection)
                     {
                         var field = rejection.Field == "moduleId" ? "object.id" : meaning.EnrolmentField[statement.Field.Length..];
                         return EnrolmentAccess.ToProblem(rejection with { Field = field }, statement.Field.Length == 0 ? null : statement.Field.TrimEnd('.'));
                     }
-
-                    outcomes.Add(outcome);
                 }
 
-                await tx.InsertXapiStatementAsync(new XapiStatementRecord(statement.Id, meaning.EnrolmentId, statement.Verb, statement.ContentHash,
+                records.Add(new XapiStatementRecord(statement.Id, meaning.EnrolmentId, statement.Verb, statement.ContentHash,
                     statement.Timestamp, StoredJson(statement), caller.ClientId, now));
             }
 
+            if (refused is not null)
+            {
+                return refused;
+            }
+
+            await fold.SaveAsync(tx);
+            if (records.Count > 0)
+            {
+                await tx.InsertXapiStatementsAsync(records);
+            }
+
             await tx.CommitAsync();
+            effects = fold.Effects;
         }
 
-        foreach (var outcome in outcomes)
-        {
-            workflow.NotifyIfEffects(outcome);
-        }
-
+        workflow.NotifyIfEffects(effects);
         return TypedResults.Ok(statements.Select(s => s.Id.ToString("D")).ToArray());
     }
 

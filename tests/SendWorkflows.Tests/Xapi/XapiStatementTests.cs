@@ -11,16 +11,16 @@ namespace SendWorkflows.Tests.Xapi;
 /// <summary>POST /xapi/statements as a learning platform uses it, and as the xAPI 1.0.3 specification says it must behave.</summary>
 public sealed class XapiStatementTests
 {
-    private const string Base = "https://send.example.org";
+    internal const string Base = "https://send.example.org";
     private const string School = "100004";
-    private const string Completed = "http://adlnet.gov/expapi/verbs/completed";
+    internal const string Completed = "http://adlnet.gov/expapi/verbs/completed";
     private const string Passed = "http://adlnet.gov/expapi/verbs/passed";
     private const string Attended = "http://adlnet.gov/expapi/verbs/attended";
     private const string Experienced = "http://adlnet.gov/expapi/verbs/experienced";
 
-    private static string ModuleIri(string module, string programme = TestApp.Programme) => $"{Base}/programmes/{programme}/modules/{module}";
+    internal static string ModuleIri(string module, string programme = TestApp.Programme) => $"{Base}/programmes/{programme}/modules/{module}";
 
-    private static JsonObject ByRegistration(string enrolmentId, string verb, string activity, string? id = null, DateTimeOffset? at = null)
+    internal static JsonObject ByRegistration(string enrolmentId, string verb, string activity, string? id = null, DateTimeOffset? at = null)
     {
         var statement = new JsonObject
         {
@@ -42,7 +42,7 @@ public sealed class XapiStatementTests
         return statement;
     }
 
-    private static JsonObject ByAccount(string externalId, string verb, string activity, string school = School, string? id = null) => new()
+    internal static JsonObject ByAccount(string externalId, string verb, string activity, string school = School, string? id = null) => new()
     {
         ["id"] = id ?? Guid.NewGuid().ToString(),
         ["actor"] = new JsonObject { ["objectType"] = "Agent", ["account"] = new JsonObject { ["homePage"] = $"{Base}/schools/{school}", ["name"] = externalId } },
@@ -50,7 +50,7 @@ public sealed class XapiStatementTests
         ["object"] = new JsonObject { ["id"] = activity },
     };
 
-    private static async Task<HttpResponseMessage> PostAsync(HttpClient client, JsonNode body, string? version = "1.0.3")
+    internal static async Task<HttpResponseMessage> PostAsync(HttpClient client, JsonNode body, string? version = "1.0.3")
     {
         using var request = new HttpRequestMessage(HttpMethod.Post, "/xapi/statements")
         {
@@ -64,14 +64,14 @@ public sealed class XapiStatementTests
         return await client.SendAsync(request);
     }
 
-    private static async Task<string[]> IdsAsync(HttpResponseMessage response)
+    internal static async Task<string[]> IdsAsync(HttpResponseMessage response)
     {
         var text = await response.Content.ReadAsStringAsync();
         Assert.True(response.StatusCode == HttpStatusCode.OK, $"expected 200, got {(int)response.StatusCode}: {text}");
         return JsonSerializer.Deserialize<string[]>(text)!;
     }
 
-    private static async Task<DateTimeOffset?> ModuleCompletedAtAsync(TestApp app, string enrolmentId, string module)
+    internal static async Task<DateTimeOffset?> ModuleCompletedAtAsync(TestApp app, string enrolmentId, string module)
     {
         var entry = (await app.GetEnrolmentAsync(enrolmentId)).GetProperty("modules").EnumerateArray().Single(m => m.GetProperty("id").GetString() == module);
         return entry.TryGetProperty("completedAt", out var at) && at.ValueKind == JsonValueKind.String ? at.GetDateTimeOffset() : null;
