@@ -1,7 +1,7 @@
+using System.Buffers;
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
-using System.Text.RegularExpressions;
 using PdfSharp;
 using PdfSharp.Drawing;
 using PdfSharp.Fonts;
@@ -18,7 +18,7 @@ namespace SendWorkflows.Certificates;
 /// subject and language in the metadata. Rendering is deterministic: the dates and document id in
 /// the file come from the certificate, so the same certificate always gives the same bytes.
 /// </summary>
-public sealed partial class CertificateRenderer
+public sealed class CertificateRenderer
 {
     private const double Width = 842;   // A4 landscape, in points
     private const double Height = 595;
@@ -116,40 +116,79 @@ public sealed partial class CertificateRenderer
 
         using var output = new MemoryStream();
         document.Save(output, closeStream: false);
-        return MakeDeterministic(output.ToArray(), d);
+        var pdf = output.ToArray();
+        MakeDeterministic(pdf, d);
+        return pdf;
     }
 
-    [GeneratedRegex(@"/[A-Z]{6}\+(?=DejaVu)", RegexOptions.CultureInvariant)]
-    private static partial Regex SubsetTag();
-
-    [GeneratedRegex(@"(?<=<xmpMM:(?:DocumentID|InstanceID)>uuid:)[0-9a-f-]{36}(?=<)", RegexOptions.CultureInvariant)]
-    private static partial Regex XmpUuid();
+    private static ReadOnlySpan<byte> SubsetTagEnd => "+DejaVu"u8;
+    private static ReadOnlySpan<byte> XmpDocumentId => "<xmpMM:DocumentID>uuid:"u8;
+    private static ReadOnlySpan<byte> XmpInstanceId => "<xmpMM:InstanceID>uuid:"u8;
+    private static readonly SearchValues<byte> UuidCharacters = SearchValues.Create("0123456789abcdef-"u8);
 
     /// <summary>
     /// PDFsharp draws three things at random on every save: the six-letter tag of each embedded font
     /// subset and the XMP document and instance UUIDs. All three sit outside compressed streams and
-    /// have a fixed length, so they are replaced in place with values derived from the certificate;
-    /// no offset moves, so the cross-reference table stays valid.
+    /// have a fixed length, so they are overwritten in place with values derived from the certificate;
+    /// no offset moves, so the cross-reference table stays valid. The bytes are patched directly: a
+    /// text copy of the file would put several large strings on the heap for every certificate.
     /// </summary>
-    private static byte[] MakeDeterministic(byte[] pdf, CertificateDetails d)
+    private static void MakeDeterministic(Span<byte> pdf, CertificateDetails d)
     {
-        var text = Encoding.Latin1.GetString(pdf);
-        var tags = new Dictionary<string, string>(StringComparer.Ordinal);
-        text = SubsetTag().Replace(text, m =>
+        var tags = new List<(byte[] Drawn, byte[] Stable)>(2);
+        for (var at = pdf.IndexOf(SubsetTagEnd); at >= 0; at = Next(pdf, at + SubsetTagEnd.Length, SubsetTagEnd))
         {
-            if (!tags.TryGetValue(m.Value, out var stable))
+            // A subset name is "/" + six capital letters + "+" + the font's name.
+            var start = at - 7;
+            if (start < 0 || pdf[start] != (byte)'/' || pdf.Slice(start + 1, 6).ContainsAnyExceptInRange((byte)'A', (byte)'Z'))
             {
-                var hash = SHA256.HashData(Encoding.UTF8.GetBytes($"{d.Number}/{d.Version}/font/{tags.Count}"));
-                stable = "/" + new string(hash.Take(6).Select(b => (char)('A' + b % 26)).ToArray()) + "+";
-                tags[m.Value] = stable;
+                continue;
             }
 
-            return stable;
-        });
-        var id = Guid.ParseExact(DocumentId(d), "N").ToString("D", CultureInfo.InvariantCulture);
-        text = XmpUuid().Replace(text, id);
-        var result = Encoding.Latin1.GetBytes(text);
-        return result.Length == pdf.Length ? result : throw new InvalidOperationException("Making the PDF deterministic changed its length.");
+            var drawn = pdf.Slice(start + 1, 6);
+            var index = 0;
+            while (index < tags.Count && !drawn.SequenceEqual(tags[index].Drawn))
+            {
+                index++;
+            }
+
+            if (index == tags.Count)
+            {
+                var hash = SHA256.HashData(Encoding.UTF8.GetBytes($"{d.Number}/{d.Version}/font/{tags.Count}"));
+                var stable = new byte[6];
+                for (var i = 0; i < stable.Length; i++)
+                {
+                    stable[i] = (byte)('A' + hash[i] % 26);
+                }
+
+                tags.Add((drawn.ToArray(), stable));
+            }
+
+            tags[index].Stable.CopyTo(drawn);
+        }
+
+        Span<byte> id = stackalloc byte[36];
+        var written = Encoding.ASCII.GetBytes(Guid.ParseExact(DocumentId(d), "N").ToString("D", CultureInfo.InvariantCulture), id);
+        ReplaceXmpUuid(pdf, XmpDocumentId, id[..written]);
+        ReplaceXmpUuid(pdf, XmpInstanceId, id[..written]);
+    }
+
+    private static int Next(ReadOnlySpan<byte> pdf, int from, ReadOnlySpan<byte> value)
+    {
+        var found = pdf[from..].IndexOf(value);
+        return found < 0 ? -1 : from + found;
+    }
+
+    private static void ReplaceXmpUuid(Span<byte> pdf, ReadOnlySpan<byte> element, ReadOnlySpan<byte> uuid)
+    {
+        for (var at = pdf.IndexOf(element); at >= 0; at = Next(pdf, at + element.Length, element))
+        {
+            var value = pdf.Slice(at + element.Length);
+            if (value.Length > uuid.Length && value[uuid.Length] == (byte)'<' && !value[..uuid.Length].ContainsAnyExcept(UuidCharacters))
+            {
+                uuid.CopyTo(value);
+            }
+        }
     }
 
     private static void DrawFrame(XGraphics gfx, StructureBuilder tags)
