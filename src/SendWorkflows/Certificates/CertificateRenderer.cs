@@ -30,24 +30,39 @@ public sealed class CertificateRenderer
     private static readonly XColor Ink = XColor.FromArgb(0x0b, 0x0c, 0x0c);
     private static readonly XColor Accent = XColor.FromArgb(0x1d, 0x70, 0xb8);
 
-    private readonly XFont _issuer;
-    private readonly XFont _title;
-    private readonly XFont _body;
-    private readonly XFont _name;
-    private readonly XFont _programme;
-    private readonly XFont _heading;
-    private readonly XFont _small;
+    private readonly Typefaces _latin;
+    private readonly Typefaces _everyScript;
 
     public CertificateRenderer(IConfiguration configuration)
     {
         InitialiseLibrary(configuration["Certificates:PdfSharpLicense"]);
-        _issuer = new XFont(CertificateFonts.Family, 12, XFontStyleEx.Regular);
-        _title = new XFont(CertificateFonts.Family, 30, XFontStyleEx.Bold);
-        _body = new XFont(CertificateFonts.Family, 13, XFontStyleEx.Regular);
-        _name = new XFont(CertificateFonts.Family, 28, XFontStyleEx.Bold);
-        _programme = new XFont(CertificateFonts.Family, 18, XFontStyleEx.Bold);
-        _heading = new XFont(CertificateFonts.Family, 12, XFontStyleEx.Bold);
-        _small = new XFont(CertificateFonts.Family, 10, XFontStyleEx.Regular);
+        _latin = new Typefaces(CertificateFonts.LatinFamily);
+        _everyScript = new Typefaces(CertificateFonts.Family);
+    }
+
+    /// <summary>The sizes and weights a certificate uses, all in one family.</summary>
+    private sealed class Typefaces(string family)
+    {
+        public XFont Issuer { get; } = new(family, 12, XFontStyleEx.Regular);
+        public XFont Title { get; } = new(family, 30, XFontStyleEx.Bold);
+        public XFont Body { get; } = new(family, 13, XFontStyleEx.Regular);
+        public XFont Name { get; } = new(family, 28, XFontStyleEx.Bold);
+        public XFont Programme { get; } = new(family, 18, XFontStyleEx.Bold);
+        public XFont Heading { get; } = new(family, 12, XFontStyleEx.Bold);
+        public XFont Small { get; } = new(family, 10, XFontStyleEx.Regular);
+
+        /// <summary>The font, shrunk as far as needed for a long name or title to fit on its line.</summary>
+        public XFont Fit(XGraphics gfx, string text, XFont font, double width)
+        {
+            var measured = gfx.MeasureString(text, font).Width;
+            if (measured <= width)
+            {
+                return font;
+            }
+
+            var size = Math.Max(6, Math.Floor(font.Size * width / measured * 10) / 10);
+            return new XFont(family, size, font.Bold ? XFontStyleEx.Bold : XFontStyleEx.Regular);
+        }
     }
 
     /// <summary>
@@ -102,15 +117,17 @@ public sealed class CertificateRenderer
         page.Size = PageSize.A4;
         page.Orientation = PageOrientation.Landscape;
 
+        // The small Latin faces when they have every character; the whole face otherwise.
+        var fonts = CertificateFonts.LatinCovers(TextsOf(d)) ? _latin : _everyScript;
         using (var gfx = XGraphics.FromPdfPage(page))
         {
             var tags = accessibility.StructureBuilder;
             tags.BeginElement(PdfGroupingElementTag.Document);
             DrawFrame(gfx, tags);
-            DrawHeader(gfx, tags, d);
-            DrawModules(gfx, tags, d);
-            DrawSessionAndSignature(gfx, tags, d);
-            DrawNumberAndCode(gfx, tags, d);
+            DrawHeader(gfx, tags, fonts, d);
+            DrawModules(gfx, tags, fonts, d);
+            DrawSessionAndSignature(gfx, tags, fonts, d);
+            DrawNumberAndCode(gfx, tags, fonts, d);
             tags.End();
         }
 
@@ -199,30 +216,30 @@ public sealed class CertificateRenderer
         tags.End();
     }
 
-    private void DrawHeader(XGraphics gfx, StructureBuilder tags, CertificateDetails d)
+    private static void DrawHeader(XGraphics gfx, StructureBuilder tags, Typefaces fonts, CertificateDetails d)
     {
-        Paragraph(gfx, tags, d.Issuer, _issuer, Accent, 52);
+        Paragraph(gfx, tags, d.Issuer, fonts.Issuer, Accent, 52);
         tags.BeginElement(PdfBlockLevelElementTag.Heading1);
-        Centred(gfx, d.CertificateTitle, _title, Ink, 72);
+        Centred(gfx, d.CertificateTitle, fonts.Title, Ink, 72);
         tags.End();
-        Paragraph(gfx, tags, "This is to certify that", _body, Ink, 124);
+        Paragraph(gfx, tags, "This is to certify that", fonts.Body, Ink, 124);
         tags.BeginElement(PdfBlockLevelElementTag.Heading2);
-        Centred(gfx, d.Name, FitTo(gfx, d.Name, _name, Width - 2 * Margin - 40), Ink, 146);
+        Centred(gfx, d.Name, fonts.Fit(gfx, d.Name, fonts.Name, Width - 2 * Margin - 40), Ink, 146);
         tags.End();
-        Paragraph(gfx, tags, "has completed", _body, Ink, 188);
+        Paragraph(gfx, tags, "has completed", fonts.Body, Ink, 188);
         tags.BeginElement(PdfBlockLevelElementTag.Paragraph);
-        Centred(gfx, d.ProgrammeTitle, FitTo(gfx, d.ProgrammeTitle, _programme, Width - 2 * Margin - 40), Ink, 210);
+        Centred(gfx, d.ProgrammeTitle, fonts.Fit(gfx, d.ProgrammeTitle, fonts.Programme, Width - 2 * Margin - 40), Ink, 210);
         tags.End();
     }
 
-    private void DrawModules(XGraphics gfx, StructureBuilder tags, CertificateDetails d)
+    private static void DrawModules(XGraphics gfx, StructureBuilder tags, Typefaces fonts, CertificateDetails d)
     {
         const double left = Margin + 30;
         const double columnWidth = 390;
         const int maxLines = 9;
         var y = 252.0;
         tags.BeginElement(PdfBlockLevelElementTag.Heading3);
-        gfx.DrawString("Modules completed", _heading, new XSolidBrush(Ink), new XRect(left, y, columnWidth, 16), XStringFormats.TopLeft);
+        gfx.DrawString("Modules completed", fonts.Heading, new XSolidBrush(Ink), new XRect(left, y, columnWidth, 16), XStringFormats.TopLeft);
         tags.End();
         y += 20;
 
@@ -232,7 +249,7 @@ public sealed class CertificateRenderer
         {
             tags.BeginElement(PdfBlockLevelElementTag.ListItem);
             var line = $"{module.Title} ({Minutes(module.CpdMinutes)})";
-            gfx.DrawString(line, FitTo(gfx, line, _small, columnWidth), new XSolidBrush(Ink), new XRect(left, y, columnWidth, 14), XStringFormats.TopLeft);
+            gfx.DrawString(line, fonts.Fit(gfx, line, fonts.Small, columnWidth), new XSolidBrush(Ink), new XRect(left, y, columnWidth, 14), XStringFormats.TopLeft);
             tags.End();
             y += 15;
         }
@@ -240,19 +257,19 @@ public sealed class CertificateRenderer
         if (shown.Count < d.Modules.Count)
         {
             tags.BeginElement(PdfBlockLevelElementTag.ListItem);
-            gfx.DrawString($"and {d.Modules.Count - shown.Count} more modules", _small, new XSolidBrush(Ink), new XRect(left, y, columnWidth, 14), XStringFormats.TopLeft);
+            gfx.DrawString($"and {d.Modules.Count - shown.Count} more modules", fonts.Small, new XSolidBrush(Ink), new XRect(left, y, columnWidth, 14), XStringFormats.TopLeft);
             tags.End();
             y += 15;
         }
 
         tags.End();
         tags.BeginElement(PdfBlockLevelElementTag.Paragraph);
-        gfx.DrawString($"Total continuing professional development: {Hours(d.TotalCpdMinutes)}", _heading, new XSolidBrush(Ink),
+        gfx.DrawString($"Total continuing professional development: {Hours(d.TotalCpdMinutes)}", fonts.Heading, new XSolidBrush(Ink),
             new XRect(left, y + 6, columnWidth, 16), XStringFormats.TopLeft);
         tags.End();
     }
 
-    private void DrawSessionAndSignature(XGraphics gfx, StructureBuilder tags, CertificateDetails d)
+    private static void DrawSessionAndSignature(XGraphics gfx, StructureBuilder tags, Typefaces fonts, CertificateDetails d)
     {
         const double left = 480;
         const double columnWidth = Width - Margin - 30 - left;
@@ -260,13 +277,13 @@ public sealed class CertificateRenderer
         if (d.LiveSession is { } session)
         {
             tags.BeginElement(PdfBlockLevelElementTag.Heading3);
-            gfx.DrawString("Live session attended", _heading, new XSolidBrush(Ink), new XRect(left, y, columnWidth, 16), XStringFormats.TopLeft);
+            gfx.DrawString("Live session attended", fonts.Heading, new XSolidBrush(Ink), new XRect(left, y, columnWidth, 16), XStringFormats.TopLeft);
             tags.End();
             y += 20;
             foreach (var line in new[] { session.Title, session.Date, session.Location })
             {
                 tags.BeginElement(PdfBlockLevelElementTag.Paragraph);
-                gfx.DrawString(line, FitTo(gfx, line, _small, columnWidth), new XSolidBrush(Ink), new XRect(left, y, columnWidth, 14), XStringFormats.TopLeft);
+                gfx.DrawString(line, fonts.Fit(gfx, line, fonts.Small, columnWidth), new XSolidBrush(Ink), new XRect(left, y, columnWidth, 14), XStringFormats.TopLeft);
                 tags.End();
                 y += 15;
             }
@@ -275,7 +292,7 @@ public sealed class CertificateRenderer
         }
 
         tags.BeginElement(PdfBlockLevelElementTag.Paragraph);
-        gfx.DrawString($"Completed on {d.CompletedOn}", _heading, new XSolidBrush(Ink), new XRect(left, y, columnWidth, 16), XStringFormats.TopLeft);
+        gfx.DrawString($"Completed on {d.CompletedOn}", fonts.Heading, new XSolidBrush(Ink), new XRect(left, y, columnWidth, 16), XStringFormats.TopLeft);
         tags.End();
         y += 34;
         tags.BeginArtifact();
@@ -283,11 +300,11 @@ public sealed class CertificateRenderer
         tags.End();
         tags.BeginElement(PdfBlockLevelElementTag.Paragraph);
         var signedBy = d.Signatory is null ? d.Issuer : $"{d.Signatory}, {d.Issuer}";
-        gfx.DrawString(signedBy, FitTo(gfx, signedBy, _small, columnWidth), new XSolidBrush(Ink), new XRect(left, y + 4, columnWidth, 14), XStringFormats.TopLeft);
+        gfx.DrawString(signedBy, fonts.Fit(gfx, signedBy, fonts.Small, columnWidth), new XSolidBrush(Ink), new XRect(left, y + 4, columnWidth, 14), XStringFormats.TopLeft);
         tags.End();
     }
 
-    private void DrawNumberAndCode(XGraphics gfx, StructureBuilder tags, CertificateDetails d)
+    private static void DrawNumberAndCode(XGraphics gfx, StructureBuilder tags, Typefaces fonts, CertificateDetails d)
     {
         const double size = 92;
         var codeX = Width - Margin - 10 - size;
@@ -295,11 +312,11 @@ public sealed class CertificateRenderer
         const double left = Margin + 30;
         var textWidth = codeX - left - 20;
         tags.BeginElement(PdfBlockLevelElementTag.Paragraph);
-        gfx.DrawString($"Certificate number {d.Number}", _heading, new XSolidBrush(Ink), new XRect(left, Height - Margin - 52, textWidth, 16), XStringFormats.TopLeft);
+        gfx.DrawString($"Certificate number {d.Number}", fonts.Heading, new XSolidBrush(Ink), new XRect(left, Height - Margin - 52, textWidth, 16), XStringFormats.TopLeft);
         tags.End();
         tags.BeginElement(PdfBlockLevelElementTag.Paragraph);
         var check = $"Check this certificate at {d.VerifyUrl}";
-        gfx.DrawString(check, FitTo(gfx, check, _small, textWidth), new XSolidBrush(Ink), new XRect(left, Height - Margin - 32, textWidth, 14), XStringFormats.TopLeft);
+        gfx.DrawString(check, fonts.Fit(gfx, check, fonts.Small, textWidth), new XSolidBrush(Ink), new XRect(left, Height - Margin - 32, textWidth, 14), XStringFormats.TopLeft);
         tags.End();
 
         var area = new XRect(codeX, codeY, size, size);
@@ -355,18 +372,12 @@ public sealed class CertificateRenderer
     private static void Centred(XGraphics gfx, string text, XFont font, XColor colour, double y) =>
         gfx.DrawString(text, font, new XSolidBrush(colour), new XRect(Margin, y, Width - 2 * Margin, font.Height + 4), XStringFormats.TopCenter);
 
-    /// <summary>The font, shrunk as far as needed for a long name or title to fit on its line.</summary>
-    private static XFont FitTo(XGraphics gfx, string text, XFont font, double width)
-    {
-        var measured = gfx.MeasureString(text, font).Width;
-        if (measured <= width)
-        {
-            return font;
-        }
-
-        var size = Math.Max(6, Math.Floor(font.Size * width / measured * 10) / 10);
-        return new XFont(font.FontFamily.Name, size, font.Bold ? XFontStyleEx.Bold : XFontStyleEx.Regular);
-    }
+    /// <summary>Everything a certificate draws that comes from its details; the rest of its wording is ASCII.</summary>
+    private static IEnumerable<string?> TextsOf(CertificateDetails d) =>
+    [
+        d.Issuer, d.CertificateTitle, d.Name, d.ProgrammeTitle, d.Signatory, d.CompletedOn, d.Number, d.VerifyUrl,
+        d.LiveSession?.Title, d.LiveSession?.Date, d.LiveSession?.Location, .. d.Modules.Select(m => m.Title),
+    ];
 
     private static string Minutes(int minutes) => minutes == 1 ? "1 minute" : $"{minutes} minutes";
 
