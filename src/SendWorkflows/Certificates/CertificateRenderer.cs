@@ -321,45 +321,85 @@ public sealed class CertificateRenderer
 
         var area = new XRect(codeX, codeY, size, size);
         tags.BeginElement(PdfIllustrationElementTag.Figure, $"QR code linking to {d.VerifyUrl}", area);
-        gfx.DrawPath(XBrushes.Black, QrPath(d.VerifyUrl, area));
+        gfx.DrawRectangles(XBrushes.Black, QrBlocks(d.VerifyUrl, area));
         tags.End();
     }
 
     /// <summary>
-    /// The QR code as one vector path: each horizontal run of dark modules is one rectangle, so the
-    /// page holds a few hundred path segments rather than one filled shape per module.
+    /// The QR code as filled rectangles, each a block of dark modules: a run along a row, carried
+    /// down the rows below that repeat it. That is a third as many shapes as modules, each written as
+    /// one rectangle operator rather than a four-cornered path.
     /// </summary>
-    private static XGraphicsPath QrPath(string text, XRect area)
+    private static XRect[] QrBlocks(string text, XRect area)
     {
         using var generator = new QRCodeGenerator();
         using var data = generator.CreateQrCode(text, QRCodeGenerator.ECCLevel.M);
         var matrix = data.ModuleMatrix;
         var modules = matrix.Count;
         var cell = area.Width / modules;
-        var path = new XGraphicsPath { FillMode = XFillMode.Winding };
+        var taken = new bool[modules, modules];
+        var blocks = new List<XRect>(modules * 4);
         for (var row = 0; row < modules; row++)
         {
-            var bits = matrix[row];
-            var column = 0;
-            while (column < modules)
+            for (var column = 0; column < modules; column++)
             {
-                if (!bits[column])
+                if (!matrix[row][column] || taken[row, column])
                 {
-                    column++;
                     continue;
                 }
 
-                var start = column;
-                while (column < modules && bits[column])
+                var width = 1;
+                while (column + width < modules && matrix[row][column + width] && !taken[row, column + width])
                 {
-                    column++;
+                    width++;
                 }
 
-                path.AddRectangle(area.X + start * cell, area.Y + row * cell, (column - start) * cell, cell);
+                var height = 1;
+                while (row + height < modules && Dark(matrix[row + height], column, width) && !Taken(taken, row + height, column, width))
+                {
+                    height++;
+                }
+
+                for (var r = row; r < row + height; r++)
+                {
+                    for (var c = column; c < column + width; c++)
+                    {
+                        taken[r, c] = true;
+                    }
+                }
+
+                blocks.Add(new XRect(area.X + column * cell, area.Y + row * cell, width * cell, height * cell));
+                column += width - 1;
             }
         }
 
-        return path;
+        return [.. blocks];
+
+        static bool Dark(System.Collections.BitArray bits, int from, int count)
+        {
+            for (var i = from; i < from + count; i++)
+            {
+                if (!bits[i])
+                {
+                    return false;
+                }
+            }
+
+            return true;
+        }
+
+        static bool Taken(bool[,] taken, int row, int from, int count)
+        {
+            for (var i = from; i < from + count; i++)
+            {
+                if (taken[row, i])
+                {
+                    return true;
+                }
+            }
+
+            return false;
+        }
     }
 
     private static void Paragraph(XGraphics gfx, StructureBuilder tags, string text, XFont font, XColor colour, double y)
