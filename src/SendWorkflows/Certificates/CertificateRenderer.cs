@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Globalization;
+using System.Reflection;
 using System.Security.Cryptography;
 using System.Text;
 using PdfSharp;
@@ -26,6 +27,7 @@ public sealed class CertificateRenderer
 
     private static readonly Lock InitialisationLock = new();
     private static bool _initialised;
+    private static readonly List<ConstructorInfo> PdfSharpConstructors = [];
 
     private static readonly XColor Ink = XColor.FromArgb(0x0b, 0x0c, 0x0c);
     private static readonly XColor Accent = XColor.FromArgb(0x1d, 0x70, 0xb8);
@@ -89,7 +91,28 @@ public sealed class CertificateRenderer
             }
 
             GlobalFontSettings.FontResolver ??= new CertificateFonts();
+            KeepReflectionWarm();
             _initialised = true;
+        }
+    }
+
+    /// <summary>
+    /// PDFsharp makes most of a document's objects with <c>Type.GetConstructor(...).Invoke</c>, and
+    /// reads and writes some document properties through reflection too. The runtime keeps what
+    /// reflection has learnt about a type, compiled invokers included, only as long as something
+    /// refers to it, so the collections that rendering causes kept throwing it away and the next
+    /// certificate compiled it all again: a steady stream of compilation on every core. Holding one
+    /// constructor of each PDFsharp type keeps that knowledge for the life of the process.
+    /// </summary>
+    private static void KeepReflectionWarm()
+    {
+        const BindingFlags any = BindingFlags.Instance | BindingFlags.Public | BindingFlags.NonPublic;
+        foreach (var type in typeof(PdfDocument).Assembly.GetTypes())
+        {
+            if (type.IsClass && !type.IsGenericTypeDefinition && type.GetConstructors(any).FirstOrDefault() is { } constructor)
+            {
+                PdfSharpConstructors.Add(constructor);
+            }
         }
     }
 
