@@ -1,7 +1,8 @@
+using System.Buffers;
 using System.Globalization;
+using System.Reflection;
 using System.Security.Cryptography;
 using System.Text;
-using System.Text.RegularExpressions;
 using PdfSharp;
 using PdfSharp.Drawing;
 using PdfSharp.Fonts;
@@ -18,7 +19,7 @@ namespace SendWorkflows.Certificates;
 /// subject and language in the metadata. Rendering is deterministic: the dates and document id in
 /// the file come from the certificate, so the same certificate always gives the same bytes.
 /// </summary>
-public sealed partial class CertificateRenderer
+public sealed class CertificateRenderer
 {
     private const double Width = 842;   // A4 landscape, in points
     private const double Height = 595;
@@ -26,28 +27,44 @@ public sealed partial class CertificateRenderer
 
     private static readonly Lock InitialisationLock = new();
     private static bool _initialised;
+    private static readonly List<ConstructorInfo> PdfSharpConstructors = [];
 
     private static readonly XColor Ink = XColor.FromArgb(0x0b, 0x0c, 0x0c);
     private static readonly XColor Accent = XColor.FromArgb(0x1d, 0x70, 0xb8);
 
-    private readonly XFont _issuer;
-    private readonly XFont _title;
-    private readonly XFont _body;
-    private readonly XFont _name;
-    private readonly XFont _programme;
-    private readonly XFont _heading;
-    private readonly XFont _small;
+    private readonly Typefaces _latin;
+    private readonly Typefaces _everyScript;
 
     public CertificateRenderer(IConfiguration configuration)
     {
         InitialiseLibrary(configuration["Certificates:PdfSharpLicense"]);
-        _issuer = new XFont(CertificateFonts.Family, 12, XFontStyleEx.Regular);
-        _title = new XFont(CertificateFonts.Family, 30, XFontStyleEx.Bold);
-        _body = new XFont(CertificateFonts.Family, 13, XFontStyleEx.Regular);
-        _name = new XFont(CertificateFonts.Family, 28, XFontStyleEx.Bold);
-        _programme = new XFont(CertificateFonts.Family, 18, XFontStyleEx.Bold);
-        _heading = new XFont(CertificateFonts.Family, 12, XFontStyleEx.Bold);
-        _small = new XFont(CertificateFonts.Family, 10, XFontStyleEx.Regular);
+        _latin = new Typefaces(CertificateFonts.LatinFamily);
+        _everyScript = new Typefaces(CertificateFonts.Family);
+    }
+
+    /// <summary>The sizes and weights a certificate uses, all in one family.</summary>
+    private sealed class Typefaces(string family)
+    {
+        public XFont Issuer { get; } = new(family, 12, XFontStyleEx.Regular);
+        public XFont Title { get; } = new(family, 30, XFontStyleEx.Bold);
+        public XFont Body { get; } = new(family, 13, XFontStyleEx.Regular);
+        public XFont Name { get; } = new(family, 28, XFontStyleEx.Bold);
+        public XFont Programme { get; } = new(family, 18, XFontStyleEx.Bold);
+        public XFont Heading { get; } = new(family, 12, XFontStyleEx.Bold);
+        public XFont Small { get; } = new(family, 10, XFontStyleEx.Regular);
+
+        /// <summary>The font, shrunk as far as needed for a long name or title to fit on its line.</summary>
+        public XFont Fit(XGraphics gfx, string text, XFont font, double width)
+        {
+            var measured = gfx.MeasureString(text, font).Width;
+            if (measured <= width)
+            {
+                return font;
+            }
+
+            var size = Math.Max(6, Math.Floor(font.Size * width / measured * 10) / 10);
+            return new XFont(family, size, font.Bold ? XFontStyleEx.Bold : XFontStyleEx.Regular);
+        }
     }
 
     /// <summary>
@@ -74,7 +91,28 @@ public sealed partial class CertificateRenderer
             }
 
             GlobalFontSettings.FontResolver ??= new CertificateFonts();
+            KeepReflectionWarm();
             _initialised = true;
+        }
+    }
+
+    /// <summary>
+    /// PDFsharp makes most of a document's objects with <c>Type.GetConstructor(...).Invoke</c>, and
+    /// reads and writes some document properties through reflection too. The runtime keeps what
+    /// reflection has learnt about a type, compiled invokers included, only as long as something
+    /// refers to it, so the collections that rendering causes kept throwing it away and the next
+    /// certificate compiled it all again: a steady stream of compilation on every core. Holding one
+    /// constructor of each PDFsharp type keeps that knowledge for the life of the process.
+    /// </summary>
+    private static void KeepReflectionWarm()
+    {
+        const BindingFlags any = BindingFlags.Instance | BindingFlags.Public | BindingFlags.NonPublic;
+        foreach (var type in typeof(PdfDocument).Assembly.GetTypes())
+        {
+            if (type.IsClass && !type.IsGenericTypeDefinition && type.GetConstructors(any).FirstOrDefault() is { } constructor)
+            {
+                PdfSharpConstructors.Add(constructor);
+            }
         }
     }
 
@@ -102,54 +140,95 @@ public sealed partial class CertificateRenderer
         page.Size = PageSize.A4;
         page.Orientation = PageOrientation.Landscape;
 
+        // The small Latin faces when they have every character; the whole face otherwise.
+        var fonts = CertificateFonts.LatinCovers(TextsOf(d)) ? _latin : _everyScript;
         using (var gfx = XGraphics.FromPdfPage(page))
         {
             var tags = accessibility.StructureBuilder;
             tags.BeginElement(PdfGroupingElementTag.Document);
             DrawFrame(gfx, tags);
-            DrawHeader(gfx, tags, d);
-            DrawModules(gfx, tags, d);
-            DrawSessionAndSignature(gfx, tags, d);
-            DrawNumberAndCode(gfx, tags, d);
+            DrawHeader(gfx, tags, fonts, d);
+            DrawModules(gfx, tags, fonts, d);
+            DrawSessionAndSignature(gfx, tags, fonts, d);
+            DrawNumberAndCode(gfx, tags, fonts, d);
             tags.End();
         }
 
         using var output = new MemoryStream();
         document.Save(output, closeStream: false);
-        return MakeDeterministic(output.ToArray(), d);
+        var pdf = output.ToArray();
+        MakeDeterministic(pdf, d);
+        return pdf;
     }
 
-    [GeneratedRegex(@"/[A-Z]{6}\+(?=DejaVu)", RegexOptions.CultureInvariant)]
-    private static partial Regex SubsetTag();
-
-    [GeneratedRegex(@"(?<=<xmpMM:(?:DocumentID|InstanceID)>uuid:)[0-9a-f-]{36}(?=<)", RegexOptions.CultureInvariant)]
-    private static partial Regex XmpUuid();
+    private static ReadOnlySpan<byte> SubsetTagEnd => "+DejaVu"u8;
+    private static ReadOnlySpan<byte> XmpDocumentId => "<xmpMM:DocumentID>uuid:"u8;
+    private static ReadOnlySpan<byte> XmpInstanceId => "<xmpMM:InstanceID>uuid:"u8;
+    private static readonly SearchValues<byte> UuidCharacters = SearchValues.Create("0123456789abcdef-"u8);
 
     /// <summary>
     /// PDFsharp draws three things at random on every save: the six-letter tag of each embedded font
     /// subset and the XMP document and instance UUIDs. All three sit outside compressed streams and
-    /// have a fixed length, so they are replaced in place with values derived from the certificate;
-    /// no offset moves, so the cross-reference table stays valid.
+    /// have a fixed length, so they are overwritten in place with values derived from the certificate;
+    /// no offset moves, so the cross-reference table stays valid. The bytes are patched directly: a
+    /// text copy of the file would put several large strings on the heap for every certificate.
     /// </summary>
-    private static byte[] MakeDeterministic(byte[] pdf, CertificateDetails d)
+    private static void MakeDeterministic(Span<byte> pdf, CertificateDetails d)
     {
-        var text = Encoding.Latin1.GetString(pdf);
-        var tags = new Dictionary<string, string>(StringComparer.Ordinal);
-        text = SubsetTag().Replace(text, m =>
+        var tags = new List<(byte[] Drawn, byte[] Stable)>(2);
+        for (var at = pdf.IndexOf(SubsetTagEnd); at >= 0; at = Next(pdf, at + SubsetTagEnd.Length, SubsetTagEnd))
         {
-            if (!tags.TryGetValue(m.Value, out var stable))
+            // A subset name is "/" + six capital letters + "+" + the font's name.
+            var start = at - 7;
+            if (start < 0 || pdf[start] != (byte)'/' || pdf.Slice(start + 1, 6).ContainsAnyExceptInRange((byte)'A', (byte)'Z'))
             {
-                var hash = SHA256.HashData(Encoding.UTF8.GetBytes($"{d.Number}/{d.Version}/font/{tags.Count}"));
-                stable = "/" + new string(hash.Take(6).Select(b => (char)('A' + b % 26)).ToArray()) + "+";
-                tags[m.Value] = stable;
+                continue;
             }
 
-            return stable;
-        });
-        var id = Guid.ParseExact(DocumentId(d), "N").ToString("D", CultureInfo.InvariantCulture);
-        text = XmpUuid().Replace(text, id);
-        var result = Encoding.Latin1.GetBytes(text);
-        return result.Length == pdf.Length ? result : throw new InvalidOperationException("Making the PDF deterministic changed its length.");
+            var drawn = pdf.Slice(start + 1, 6);
+            var index = 0;
+            while (index < tags.Count && !drawn.SequenceEqual(tags[index].Drawn))
+            {
+                index++;
+            }
+
+            if (index == tags.Count)
+            {
+                var hash = SHA256.HashData(Encoding.UTF8.GetBytes($"{d.Number}/{d.Version}/font/{tags.Count}"));
+                var stable = new byte[6];
+                for (var i = 0; i < stable.Length; i++)
+                {
+                    stable[i] = (byte)('A' + hash[i] % 26);
+                }
+
+                tags.Add((drawn.ToArray(), stable));
+            }
+
+            tags[index].Stable.CopyTo(drawn);
+        }
+
+        Span<byte> id = stackalloc byte[36];
+        var written = Encoding.ASCII.GetBytes(Guid.ParseExact(DocumentId(d), "N").ToString("D", CultureInfo.InvariantCulture), id);
+        ReplaceXmpUuid(pdf, XmpDocumentId, id[..written]);
+        ReplaceXmpUuid(pdf, XmpInstanceId, id[..written]);
+    }
+
+    private static int Next(ReadOnlySpan<byte> pdf, int from, ReadOnlySpan<byte> value)
+    {
+        var found = pdf[from..].IndexOf(value);
+        return found < 0 ? -1 : from + found;
+    }
+
+    private static void ReplaceXmpUuid(Span<byte> pdf, ReadOnlySpan<byte> element, ReadOnlySpan<byte> uuid)
+    {
+        for (var at = pdf.IndexOf(element); at >= 0; at = Next(pdf, at + element.Length, element))
+        {
+            var value = pdf.Slice(at + element.Length);
+            if (value.Length > uuid.Length && value[uuid.Length] == (byte)'<' && !value[..uuid.Length].ContainsAnyExcept(UuidCharacters))
+            {
+                uuid.CopyTo(value);
+            }
+        }
     }
 
     private static void DrawFrame(XGraphics gfx, StructureBuilder tags)
@@ -160,30 +239,30 @@ public sealed partial class CertificateRenderer
         tags.End();
     }
 
-    private void DrawHeader(XGraphics gfx, StructureBuilder tags, CertificateDetails d)
+    private static void DrawHeader(XGraphics gfx, StructureBuilder tags, Typefaces fonts, CertificateDetails d)
     {
-        Paragraph(gfx, tags, d.Issuer, _issuer, Accent, 52);
+        Paragraph(gfx, tags, d.Issuer, fonts.Issuer, Accent, 52);
         tags.BeginElement(PdfBlockLevelElementTag.Heading1);
-        Centred(gfx, d.CertificateTitle, _title, Ink, 72);
+        Centred(gfx, d.CertificateTitle, fonts.Title, Ink, 72);
         tags.End();
-        Paragraph(gfx, tags, "This is to certify that", _body, Ink, 124);
+        Paragraph(gfx, tags, "This is to certify that", fonts.Body, Ink, 124);
         tags.BeginElement(PdfBlockLevelElementTag.Heading2);
-        Centred(gfx, d.Name, FitTo(gfx, d.Name, _name, Width - 2 * Margin - 40), Ink, 146);
+        Centred(gfx, d.Name, fonts.Fit(gfx, d.Name, fonts.Name, Width - 2 * Margin - 40), Ink, 146);
         tags.End();
-        Paragraph(gfx, tags, "has completed", _body, Ink, 188);
+        Paragraph(gfx, tags, "has completed", fonts.Body, Ink, 188);
         tags.BeginElement(PdfBlockLevelElementTag.Paragraph);
-        Centred(gfx, d.ProgrammeTitle, FitTo(gfx, d.ProgrammeTitle, _programme, Width - 2 * Margin - 40), Ink, 210);
+        Centred(gfx, d.ProgrammeTitle, fonts.Fit(gfx, d.ProgrammeTitle, fonts.Programme, Width - 2 * Margin - 40), Ink, 210);
         tags.End();
     }
 
-    private void DrawModules(XGraphics gfx, StructureBuilder tags, CertificateDetails d)
+    private static void DrawModules(XGraphics gfx, StructureBuilder tags, Typefaces fonts, CertificateDetails d)
     {
         const double left = Margin + 30;
         const double columnWidth = 390;
         const int maxLines = 9;
         var y = 252.0;
         tags.BeginElement(PdfBlockLevelElementTag.Heading3);
-        gfx.DrawString("Modules completed", _heading, new XSolidBrush(Ink), new XRect(left, y, columnWidth, 16), XStringFormats.TopLeft);
+        gfx.DrawString("Modules completed", fonts.Heading, new XSolidBrush(Ink), new XRect(left, y, columnWidth, 16), XStringFormats.TopLeft);
         tags.End();
         y += 20;
 
@@ -193,7 +272,7 @@ public sealed partial class CertificateRenderer
         {
             tags.BeginElement(PdfBlockLevelElementTag.ListItem);
             var line = $"{module.Title} ({Minutes(module.CpdMinutes)})";
-            gfx.DrawString(line, FitTo(gfx, line, _small, columnWidth), new XSolidBrush(Ink), new XRect(left, y, columnWidth, 14), XStringFormats.TopLeft);
+            gfx.DrawString(line, fonts.Fit(gfx, line, fonts.Small, columnWidth), new XSolidBrush(Ink), new XRect(left, y, columnWidth, 14), XStringFormats.TopLeft);
             tags.End();
             y += 15;
         }
@@ -201,19 +280,19 @@ public sealed partial class CertificateRenderer
         if (shown.Count < d.Modules.Count)
         {
             tags.BeginElement(PdfBlockLevelElementTag.ListItem);
-            gfx.DrawString($"and {d.Modules.Count - shown.Count} more modules", _small, new XSolidBrush(Ink), new XRect(left, y, columnWidth, 14), XStringFormats.TopLeft);
+            gfx.DrawString($"and {d.Modules.Count - shown.Count} more modules", fonts.Small, new XSolidBrush(Ink), new XRect(left, y, columnWidth, 14), XStringFormats.TopLeft);
             tags.End();
             y += 15;
         }
 
         tags.End();
         tags.BeginElement(PdfBlockLevelElementTag.Paragraph);
-        gfx.DrawString($"Total continuing professional development: {Hours(d.TotalCpdMinutes)}", _heading, new XSolidBrush(Ink),
+        gfx.DrawString($"Total continuing professional development: {Hours(d.TotalCpdMinutes)}", fonts.Heading, new XSolidBrush(Ink),
             new XRect(left, y + 6, columnWidth, 16), XStringFormats.TopLeft);
         tags.End();
     }
 
-    private void DrawSessionAndSignature(XGraphics gfx, StructureBuilder tags, CertificateDetails d)
+    private static void DrawSessionAndSignature(XGraphics gfx, StructureBuilder tags, Typefaces fonts, CertificateDetails d)
     {
         const double left = 480;
         const double columnWidth = Width - Margin - 30 - left;
@@ -221,13 +300,13 @@ public sealed partial class CertificateRenderer
         if (d.LiveSession is { } session)
         {
             tags.BeginElement(PdfBlockLevelElementTag.Heading3);
-            gfx.DrawString("Live session attended", _heading, new XSolidBrush(Ink), new XRect(left, y, columnWidth, 16), XStringFormats.TopLeft);
+            gfx.DrawString("Live session attended", fonts.Heading, new XSolidBrush(Ink), new XRect(left, y, columnWidth, 16), XStringFormats.TopLeft);
             tags.End();
             y += 20;
             foreach (var line in new[] { session.Title, session.Date, session.Location })
             {
                 tags.BeginElement(PdfBlockLevelElementTag.Paragraph);
-                gfx.DrawString(line, FitTo(gfx, line, _small, columnWidth), new XSolidBrush(Ink), new XRect(left, y, columnWidth, 14), XStringFormats.TopLeft);
+                gfx.DrawString(line, fonts.Fit(gfx, line, fonts.Small, columnWidth), new XSolidBrush(Ink), new XRect(left, y, columnWidth, 14), XStringFormats.TopLeft);
                 tags.End();
                 y += 15;
             }
@@ -236,7 +315,7 @@ public sealed partial class CertificateRenderer
         }
 
         tags.BeginElement(PdfBlockLevelElementTag.Paragraph);
-        gfx.DrawString($"Completed on {d.CompletedOn}", _heading, new XSolidBrush(Ink), new XRect(left, y, columnWidth, 16), XStringFormats.TopLeft);
+        gfx.DrawString($"Completed on {d.CompletedOn}", fonts.Heading, new XSolidBrush(Ink), new XRect(left, y, columnWidth, 16), XStringFormats.TopLeft);
         tags.End();
         y += 34;
         tags.BeginArtifact();
@@ -244,11 +323,11 @@ public sealed partial class CertificateRenderer
         tags.End();
         tags.BeginElement(PdfBlockLevelElementTag.Paragraph);
         var signedBy = d.Signatory is null ? d.Issuer : $"{d.Signatory}, {d.Issuer}";
-        gfx.DrawString(signedBy, FitTo(gfx, signedBy, _small, columnWidth), new XSolidBrush(Ink), new XRect(left, y + 4, columnWidth, 14), XStringFormats.TopLeft);
+        gfx.DrawString(signedBy, fonts.Fit(gfx, signedBy, fonts.Small, columnWidth), new XSolidBrush(Ink), new XRect(left, y + 4, columnWidth, 14), XStringFormats.TopLeft);
         tags.End();
     }
 
-    private void DrawNumberAndCode(XGraphics gfx, StructureBuilder tags, CertificateDetails d)
+    private static void DrawNumberAndCode(XGraphics gfx, StructureBuilder tags, Typefaces fonts, CertificateDetails d)
     {
         const double size = 92;
         var codeX = Width - Margin - 10 - size;
@@ -256,54 +335,94 @@ public sealed partial class CertificateRenderer
         const double left = Margin + 30;
         var textWidth = codeX - left - 20;
         tags.BeginElement(PdfBlockLevelElementTag.Paragraph);
-        gfx.DrawString($"Certificate number {d.Number}", _heading, new XSolidBrush(Ink), new XRect(left, Height - Margin - 52, textWidth, 16), XStringFormats.TopLeft);
+        gfx.DrawString($"Certificate number {d.Number}", fonts.Heading, new XSolidBrush(Ink), new XRect(left, Height - Margin - 52, textWidth, 16), XStringFormats.TopLeft);
         tags.End();
         tags.BeginElement(PdfBlockLevelElementTag.Paragraph);
         var check = $"Check this certificate at {d.VerifyUrl}";
-        gfx.DrawString(check, FitTo(gfx, check, _small, textWidth), new XSolidBrush(Ink), new XRect(left, Height - Margin - 32, textWidth, 14), XStringFormats.TopLeft);
+        gfx.DrawString(check, fonts.Fit(gfx, check, fonts.Small, textWidth), new XSolidBrush(Ink), new XRect(left, Height - Margin - 32, textWidth, 14), XStringFormats.TopLeft);
         tags.End();
 
         var area = new XRect(codeX, codeY, size, size);
         tags.BeginElement(PdfIllustrationElementTag.Figure, $"QR code linking to {d.VerifyUrl}", area);
-        gfx.DrawPath(XBrushes.Black, QrPath(d.VerifyUrl, area));
+        gfx.DrawRectangles(XBrushes.Black, QrBlocks(d.VerifyUrl, area));
         tags.End();
     }
 
     /// <summary>
-    /// The QR code as one vector path: each horizontal run of dark modules is one rectangle, so the
-    /// page holds a few hundred path segments rather than one filled shape per module.
+    /// The QR code as filled rectangles, each a block of dark modules: a run along a row, carried
+    /// down the rows below that repeat it. That is a third as many shapes as modules, each written as
+    /// one rectangle operator rather than a four-cornered path.
     /// </summary>
-    private static XGraphicsPath QrPath(string text, XRect area)
+    private static XRect[] QrBlocks(string text, XRect area)
     {
         using var generator = new QRCodeGenerator();
         using var data = generator.CreateQrCode(text, QRCodeGenerator.ECCLevel.M);
         var matrix = data.ModuleMatrix;
         var modules = matrix.Count;
         var cell = area.Width / modules;
-        var path = new XGraphicsPath { FillMode = XFillMode.Winding };
+        var taken = new bool[modules, modules];
+        var blocks = new List<XRect>(modules * 4);
         for (var row = 0; row < modules; row++)
         {
-            var bits = matrix[row];
-            var column = 0;
-            while (column < modules)
+            for (var column = 0; column < modules; column++)
             {
-                if (!bits[column])
+                if (!matrix[row][column] || taken[row, column])
                 {
-                    column++;
                     continue;
                 }
 
-                var start = column;
-                while (column < modules && bits[column])
+                var width = 1;
+                while (column + width < modules && matrix[row][column + width] && !taken[row, column + width])
                 {
-                    column++;
+                    width++;
                 }
 
-                path.AddRectangle(area.X + start * cell, area.Y + row * cell, (column - start) * cell, cell);
+                var height = 1;
+                while (row + height < modules && Dark(matrix[row + height], column, width) && !Taken(taken, row + height, column, width))
+                {
+                    height++;
+                }
+
+                for (var r = row; r < row + height; r++)
+                {
+                    for (var c = column; c < column + width; c++)
+                    {
+                        taken[r, c] = true;
+                    }
+                }
+
+                blocks.Add(new XRect(area.X + column * cell, area.Y + row * cell, width * cell, height * cell));
+                column += width - 1;
             }
         }
 
-        return path;
+        return [.. blocks];
+
+        static bool Dark(System.Collections.BitArray bits, int from, int count)
+        {
+            for (var i = from; i < from + count; i++)
+            {
+                if (!bits[i])
+                {
+                    return false;
+                }
+            }
+
+            return true;
+        }
+
+        static bool Taken(bool[,] taken, int row, int from, int count)
+        {
+            for (var i = from; i < from + count; i++)
+            {
+                if (taken[row, i])
+                {
+                    return true;
+                }
+            }
+
+            return false;
+        }
     }
 
     private static void Paragraph(XGraphics gfx, StructureBuilder tags, string text, XFont font, XColor colour, double y)
@@ -316,18 +435,12 @@ public sealed partial class CertificateRenderer
     private static void Centred(XGraphics gfx, string text, XFont font, XColor colour, double y) =>
         gfx.DrawString(text, font, new XSolidBrush(colour), new XRect(Margin, y, Width - 2 * Margin, font.Height + 4), XStringFormats.TopCenter);
 
-    /// <summary>The font, shrunk as far as needed for a long name or title to fit on its line.</summary>
-    private static XFont FitTo(XGraphics gfx, string text, XFont font, double width)
-    {
-        var measured = gfx.MeasureString(text, font).Width;
-        if (measured <= width)
-        {
-            return font;
-        }
-
-        var size = Math.Max(6, Math.Floor(font.Size * width / measured * 10) / 10);
-        return new XFont(font.FontFamily.Name, size, font.Bold ? XFontStyleEx.Bold : XFontStyleEx.Regular);
-    }
+    /// <summary>Everything a certificate draws that comes from its details; the rest of its wording is ASCII.</summary>
+    private static IEnumerable<string?> TextsOf(CertificateDetails d) =>
+    [
+        d.Issuer, d.CertificateTitle, d.Name, d.ProgrammeTitle, d.Signatory, d.CompletedOn, d.Number, d.VerifyUrl,
+        d.LiveSession?.Title, d.LiveSession?.Date, d.LiveSession?.Location, .. d.Modules.Select(m => m.Title),
+    ];
 
     private static string Minutes(int minutes) => minutes == 1 ? "1 minute" : $"{minutes} minutes";
 

@@ -32,6 +32,25 @@ public sealed class CertificateRendererTests
         Assert.Contains($"{given} {family}", text, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("Олена", "Коваленко")]
+    [InlineData("Νίκος", "Παπαδόπουλος")]
+    [InlineData("Siân", "Коваленко-Ó Dálaigh")]
+    public async Task a_name_beyond_the_latin_faces_is_drawn_in_the_whole_face_and_comes_back_out(string given, string family)
+    {
+        var pdf = Renderer.Render(Details(given, family));
+        Assert.Contains($"{given} {family}", await ExternalTool.PdfTextAsync(pdf), StringComparison.Ordinal);
+        Assert.DoesNotContain("DejaVu#20Sans#20Latin", System.Text.Encoding.Latin1.GetString(pdf), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void a_latin_name_is_drawn_in_the_small_latin_faces()
+    {
+        var pdf = System.Text.Encoding.Latin1.GetString(Renderer.Render(Details("Nguyễn Thị", "Hương")));
+        Assert.Contains("+DejaVu#20Sans#20Latin/", pdf, StringComparison.Ordinal);
+        Assert.Contains("+DejaVu#20Sans#20Latin,Bold/", pdf, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task the_pdf_says_what_was_completed_when_where_and_by_whom()
     {
@@ -78,6 +97,17 @@ public sealed class CertificateRendererTests
         var other = SHA256.HashData(Renderer.Render(details with { Number = CertificateNumber.New() }));
         Assert.Equal(first, again);
         Assert.NotEqual(first, other);
+    }
+
+    [Fact]
+    public void certificates_rendered_in_between_leave_a_certificates_bytes_unchanged()
+    {
+        var details = Details();
+        var first = SHA256.HashData(Renderer.Render(details));
+        Renderer.Render(Details("Олена", "Коваленко"));
+        Renderer.Render(Details("Nguyễn Thị", "Hương"));
+        Renderer.Render(Details("Maximiliana Alexandrina Konstantina", "Featherstonehaugh-Cholmondeley-Wolstenholme"));
+        Assert.Equal(first, SHA256.HashData(Renderer.Render(details)));
     }
 
     [Fact]
