@@ -40,7 +40,7 @@ public sealed record Scale(
         BatchedStatements: 14_000, StatementsPerBatch: 1_000,
         BulkPeople: 20_000, AppEnrolments: 100_000,
         SweepEnrolments: 100_000, SweepDue: 10_000, QuartzReminders: 1_000,
-        CertificateDuration: TimeSpan.FromSeconds(3), ChromiumRenders: 3,
+        CertificateDuration: TimeSpan.FromSeconds(5), ChromiumRenders: 3,
         DownloadPeople: 10, DownloadDuration: TimeSpan.FromSeconds(4),
         ColdStarts: 3, PublishPackage: true, PgbenchScale: 10, ReferenceDuration: TimeSpan.FromSeconds(4));
 

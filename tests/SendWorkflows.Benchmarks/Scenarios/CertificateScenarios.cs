@@ -39,6 +39,7 @@ public static class CertificateScenarios
             bytes = renderer.Render(Example(rendered++)).Length;
         }
 
+        var wall = clock.Elapsed.TotalSeconds;
         process.Refresh();
         var cpu = (process.TotalProcessorTime - cpuBefore).TotalSeconds;
         var perCore = rendered / cpu;
@@ -46,7 +47,7 @@ public static class CertificateScenarios
         var face = fonts.ResolveTypeface(CertificateFonts.Family, false, false)!.FaceName;
         var (chromium, chromiumBytes) = await ChromiumPdf.RenderAsync(context.Workspace.Folder("chromium"), certificate, fonts.GetFont(face)!, scale.ChromiumRenders);
         context.Say(string.Create(CultureInfo.InvariantCulture,
-            $"renderer: {rendered:#,0} PDFs ({bytes / 1024.0:0} KB each) in {clock.Elapsed.TotalSeconds:0.0} s wall, {cpu:0.00} CPU-s; Chromium: {chromium:0.00} PDFs per CPU-second ({chromiumBytes / 1024.0:0} KB)"));
+            $"renderer: {rendered:#,0} PDFs ({bytes / 1024.0:0} KB each) in {wall:0.0} s wall, {cpu:0.00} CPU-s; Chromium: {chromium:0.00} PDFs per CPU-second ({chromiumBytes / 1024.0:0} KB)"));
 
         var download = await DownloadAsync(context);
         return
