@@ -1,7 +1,10 @@
 using SendWorkflows.Hosting;
 using SendWorkflows.Storage;
 
-var builder = WebApplication.CreateBuilder(args);
+// Settings are read once, at start. Watching them for changes would watch the whole content root, which
+// is the working folder with ./data in it: every SQLite journal write and outbox email would wake the
+// watcher. A setting given later on the command line still wins.
+var builder = WebApplication.CreateBuilder(["--hostBuilder:reloadConfigOnChange=false", .. args]);
 try
 {
     builder.AddSendWorkflows();

@@ -20,6 +20,7 @@ public sealed record XapiAccount(string HomePage, string Name);
 
 /// <summary>A statement that passed xAPI's rules, with the parts the service acts on.</summary>
 /// <param name="Field">The prefix of the statement's fields in problems: <c>[3].</c> in a batch, empty for a single statement.</param>
+/// <param name="Json">The statement as it came: the text is kept, not the parsed document, which is released once the batch is read.</param>
 public sealed record XapiStatement(
     string Field,
     Guid Id,
@@ -30,7 +31,7 @@ public sealed record XapiStatement(
     XapiAccount? Account,
     Guid? Registration,
     DateTimeOffset? Timestamp,
-    JsonElement Json,
+    string Json,
     string ContentHash);
 
 /// <summary>
@@ -109,7 +110,7 @@ public sealed partial class StatementReader(TimeProvider clock)
 
         var assigned = id is null;
         return new XapiStatement(field, id ?? Guid.NewGuid(), assigned, verb, kind.Value, activityId, account, registration, timestamp,
-            statement, StatementComparison.ContentHash(statement));
+            statement.GetRawText(), StatementComparison.ContentHash(statement));
     }
 
     /// <summary>One statement's checks, writing to the shared problem list.</summary>

@@ -145,8 +145,7 @@ public static partial class XapiEndpoints
             var seen = new Dictionary<Guid, string>();
             foreach (var (element, field) in items)
             {
-                // Cloned: the statements outlive the document they were read from.
-                if (reader.Read(element.Clone(), field, errors) is not { } statement)
+                if (reader.Read(element, field, errors) is not { } statement)
                 {
                     continue;
                 }
@@ -275,10 +274,10 @@ public static partial class XapiEndpoints
     {
         if (!statement.IdAssigned)
         {
-            return statement.Json.GetRawText();
+            return statement.Json;
         }
 
-        var json = JsonNode.Parse(statement.Json.GetRawText())!.AsObject();
+        var json = JsonNode.Parse(statement.Json)!.AsObject();
         json.Insert(0, "id", statement.Id.ToString("D"));
         return json.ToJsonString();
     }
