@@ -31,7 +31,7 @@ public static class QuartzReminders
             schema.ExecuteNonQuery();
         }
 
-        ReminderJob.Open(connectionString);
+        ReminderJob.Open($"Data Source={Path.Combine(folder, "reminders.db")}");
         var properties = new NameValueCollection
         {
             ["quartz.scheduler.instanceName"] = "reminders",
@@ -95,7 +95,7 @@ public static class QuartzReminders
             _connection = new SqliteConnection(connectionString);
             _connection.Open();
             using var setup = _connection.CreateCommand();
-            setup.CommandText = "PRAGMA synchronous=NORMAL; CREATE TABLE IF NOT EXISTS outbox (id INTEGER PRIMARY KEY, enrolment_id TEXT NOT NULL, template TEXT NOT NULL, payload TEXT NOT NULL)";
+            setup.CommandText = "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; CREATE TABLE IF NOT EXISTS outbox (id INTEGER PRIMARY KEY, enrolment_id TEXT NOT NULL, template TEXT NOT NULL, payload TEXT NOT NULL)";
             setup.ExecuteNonQuery();
         }
 
