@@ -71,7 +71,8 @@ public static class EnrolmentEndpoints
     private static async Task<Results<Ok<BatchResponse>, ProblemHttpResult>> EnrolBatchAsync(
         HttpContext http, ProgrammeCatalogue catalogue, EnrolmentWorkflow workflow, PublicUrls urls, CancellationToken ct)
     {
-        IReadOnlyList<BatchRow> rows;
+        int count;
+        Func<int, BatchRow> rowAt;
         if (EnrolmentCsv.IsCsv(http.Request))
         {
             if (EnrolmentCsv.OtherCharset(http.Request) is { } charset)
@@ -91,7 +92,8 @@ public static class EnrolmentEndpoints
                 return csvProblem;
             }
 
-            rows = csvRows!;
+            count = csvRows!.Count;
+            rowAt = i => csvRows[i];
         }
         else
         {
@@ -100,21 +102,81 @@ public static class EnrolmentEndpoints
                 return Problems.Field("Content-Type", $"must be application/json or {EnrolmentCsv.MediaType}.", StatusCodes.Status415UnsupportedMediaType);
             }
 
-            var (bodies, problem) = await JsonBody.ReadAsync<List<JsonElement>>(http.Request, ct, MaxBatchBytes);
-            if (problem is not null)
+            var (bytes, tooLarge) = await JsonBody.ReadLimitedAsync(http.Request, MaxBatchBytes, ct);
+            if (tooLarge is not null)
             {
-                return problem;
+                return tooLarge;
             }
 
-            if (bodies!.Count == 0 || bodies.Count > MaxBatchRows)
+            var elements = JsonArrayElements(bytes!);
+            if (elements is null)
+            {
+                // Not a well-formed array of elements: the whole body is refused, exactly as reading it as a list would refuse it.
+                var (bodies, problem) = JsonBody.Parse<List<JsonElement>>(bytes!, JsonBody.Options);
+                if (problem is not null)
+                {
+                    return problem;
+                }
+
+                elements = [];
+                foreach (var body in bodies!)
+                {
+                    var raw = System.Text.Encoding.UTF8.GetBytes(body.GetRawText());
+                    elements.Add((raw, body.ValueKind == JsonValueKind.Object));
+                }
+            }
+
+            if (elements.Count == 0 || elements.Count > MaxBatchRows)
             {
                 return Problems.Field("body", $"must be a JSON array of 1 to {MaxBatchRows} enrolments.");
             }
 
-            rows = bodies.Select(ParseRow).ToList();
+            count = elements.Count;
+            rowAt = i => ParseRow(elements[i].Json, elements[i].IsObject);
         }
 
-        return TypedResults.Ok(await EnrolRowsAsync(rows, http, catalogue, workflow, urls, ct));
+        return TypedResults.Ok(await EnrolRowsAsync(count, rowAt, http, catalogue, workflow, urls, ct));
+    }
+
+    /// <summary>
+    /// The elements of a JSON array, as slices of the body, or null unless the body is a well-formed
+    /// array whose elements give no property twice (what reading it as a list of elements checks).
+    /// Each row is read into its own shape only when its turn comes, so a batch of 100,000 people is
+    /// never held as 100,000 parsed documents at once.
+    /// </summary>
+    private static List<(ReadOnlyMemory<byte> Json, bool IsObject)>? JsonArrayElements(byte[] body)
+    {
+        var documentOptions = new JsonDocumentOptions { AllowDuplicateProperties = false, MaxDepth = JsonBody.Options.MaxDepth };
+        var elements = new List<(ReadOnlyMemory<byte>, bool)>();
+        try
+        {
+            var reader = new Utf8JsonReader(body, new JsonReaderOptions { MaxDepth = JsonBody.Options.MaxDepth });
+            if (!reader.Read() || reader.TokenType != JsonTokenType.StartArray)
+            {
+                return null;
+            }
+
+            while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
+            {
+                var start = (int)reader.TokenStartIndex;
+                var isObject = reader.TokenType == JsonTokenType.StartObject;
+                reader.Skip();
+                var element = body.AsMemory(start, (int)reader.BytesConsumed - start);
+                if (isObject)
+                {
+                    // Parsed and let go at once (its buffers are pooled): only to find a property given twice.
+                    using var _ = JsonDocument.Parse(element, documentOptions);
+                }
+
+                elements.Add((element, isObject));
+            }
+
+            return reader.TokenType == JsonTokenType.EndArray && !reader.Read() ? elements : null;
+        }
+        catch (Exception e) when (e is JsonException or ArgumentException)
+        {
+            return null;
+        }
     }
 
     /// <summary>
@@ -122,16 +184,30 @@ public static class EnrolmentEndpoints
     /// enrolment would be, and the valid rows are enrolled a thousand to a transaction. A row's
     /// <c>line</c> (CSV only; 0 for JSON) is added to its problem so the row can be found in the file.
     /// </summary>
-    private static async Task<BatchResponse> EnrolRowsAsync(IReadOnlyList<BatchRow> rows, HttpContext http,
+    private static async Task<BatchResponse> EnrolRowsAsync(int count, Func<int, BatchRow> rowAt, HttpContext http,
         ProgrammeCatalogue catalogue, EnrolmentWorkflow workflow, PublicUrls urls, CancellationToken ct)
     {
         var caller = http.Caller();
-        var results = new BatchResult?[rows.Count];
-        var accepted = new List<(int Index, EnrolmentRequest Request, ProgrammeVersion Programme)>();
+        var results = new BatchResults(count, id => urls.EnrolmentStatus(http.Request, id));
+        var accepted = new List<(int Index, EnrolmentRequest Request, ProgrammeVersion Programme)>(RowsPerTransaction);
         var firstRowFor = new Dictionary<(string, string, string), int>();
-        for (var i = 0; i < rows.Count; i++)
+
+        // Rows are read, checked and enrolled a transaction's worth at a time, in order, so only one
+        // chunk of people is held in full at once; the results are the same as checking every row first.
+        async Task EnrolAcceptedAsync()
         {
-            var row = rows[i];
+            var outcomes = await workflow.EnrolAsync(accepted.Select(c => (c.Request, c.Programme)).ToList(), ct);
+            for (var j = 0; j < accepted.Count; j++)
+            {
+                results.Enrolled(accepted[j].Index, outcomes[j].Enrolment.State.Id, outcomes[j].Created);
+            }
+
+            accepted.Clear();
+        }
+
+        for (var i = 0; i < count; i++)
+        {
+            var row = rowAt(i);
             var (request, programme, rowProblem) = row.Problem is null
                 ? await ValidateAsync(row.Body!, caller, catalogue, ct)
                 : (null, null, row.Problem);
@@ -152,35 +228,67 @@ public static class EnrolmentEndpoints
                     details.Extensions["line"] = row.Line;
                 }
 
-                results[i] = new BatchResult(i, rowProblem.StatusCode, null, null, details);
+                results.Refused(i, new BatchResult(i, rowProblem.StatusCode, null, null, details));
                 continue;
             }
 
             accepted.Add((i, request!, programme!));
-        }
-
-        foreach (var chunk in accepted.Chunk(RowsPerTransaction))
-        {
-            var outcomes = await workflow.EnrolAsync(chunk.Select(c => (c.Request, c.Programme)).ToList(), ct);
-            for (var j = 0; j < chunk.Length; j++)
+            if (accepted.Count == RowsPerTransaction)
             {
-                var id = outcomes[j].Enrolment.State.Id;
-                results[chunk[j].Index] = new BatchResult(chunk[j].Index,
-                    outcomes[j].Created ? StatusCodes.Status201Created : StatusCodes.Status200OK, id, urls.EnrolmentStatus(http.Request, id), null);
+                await EnrolAcceptedAsync();
             }
         }
 
-        return new BatchResponse(results.Select(r => r!).ToList());
+        if (accepted.Count > 0)
+        {
+            await EnrolAcceptedAsync();
+        }
+
+        return new BatchResponse(results);
     }
 
-    private static BatchRow ParseRow(JsonElement row)
+    /// <summary>
+    /// A batch's results as compactly as they can be kept until they are written out: an enrolled
+    /// row is its id and whether it is new, and its result (with its status URL) is made as it is
+    /// written; only refused rows keep a whole result. For 100,000 rows that is a few megabytes
+    /// instead of tens.
+    /// </summary>
+    private sealed class BatchResults(int count, Func<Guid, string> statusUrl) : IReadOnlyList<BatchResult>
     {
-        if (row.ValueKind != JsonValueKind.Object)
+        private readonly Guid[] _ids = new Guid[count];
+        private readonly bool[] _created = new bool[count];
+        private readonly Dictionary<int, BatchResult> _refused = [];
+
+        public int Count => count;
+
+        public void Enrolled(int index, Guid id, bool created) => (_ids[index], _created[index]) = (id, created);
+
+        public void Refused(int index, BatchResult result) => _refused[index] = result;
+
+        public BatchResult this[int index] =>
+            _refused.TryGetValue(index, out var refused)
+                ? refused
+                : new BatchResult(index, _created[index] ? StatusCodes.Status201Created : StatusCodes.Status200OK, _ids[index], statusUrl(_ids[index]), null);
+
+        public IEnumerator<BatchResult> GetEnumerator()
+        {
+            for (var i = 0; i < count; i++)
+            {
+                yield return this[i];
+            }
+        }
+
+        System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
+    }
+
+    private static BatchRow ParseRow(ReadOnlyMemory<byte> json, bool isObject)
+    {
+        if (!isObject)
         {
             return new BatchRow(null, Problems.Field("body", "must be a JSON object."));
         }
 
-        var (body, problem) = JsonBody.Parse<EnrolmentBody>(System.Text.Encoding.UTF8.GetBytes(row.GetRawText()), JsonBody.Options);
+        var (body, problem) = JsonBody.Parse<EnrolmentBody>(json, JsonBody.Options);
         return new BatchRow(body, problem);
     }
 

@@ -16,6 +16,13 @@ public interface IWorkflowStore
     Task<IStoreTransaction> BeginAsync(CancellationToken ct);
 
     Task<StoredEnrolment?> GetEnrolmentAsync(Guid id, CancellationToken ct);
+
+    /// <summary>
+    /// The enrolments with these ids, read together (a sweep batch); an id with no enrolment is left out.
+    /// Throws if any of them cannot be read, so a caller can fall back to reading them one at a time.
+    /// </summary>
+    Task<IReadOnlyList<StoredEnrolment>> GetEnrolmentsAsync(IReadOnlyCollection<Guid> ids, CancellationToken ct);
+
     Task<Guid?> FindEnrolmentIdAsync(string programmeId, string schoolUrn, string externalId, CancellationToken ct);
     /// <summary>
     /// Enrolments whose timer is due, earliest first, claimed until <paramref name="leaseUntil"/> so
@@ -48,6 +55,16 @@ public interface IWorkflowStore
         await tx.CommitAsync();
         return SaveOutcome.Saved;
     }
+
+    /// <summary>
+    /// Saves many decisions in one transaction (a sweep batch), each with the outcome
+    /// <see cref="SaveDecisionAsync"/> would give it on its own: a decision whose event is already
+    /// stored, or whose enrolment another writer has saved since, writes nothing, and the others are
+    /// saved. Returns one outcome per decision, in order. If it throws, the caller cannot know which
+    /// were saved; deciding and saving them again is safe, because a repeat is recognised by its event
+    /// key and its version.
+    /// </summary>
+    Task<IReadOnlyList<SaveOutcome>> SaveDecisionsAsync(IReadOnlyList<DecisionWrite> writes, DateTimeOffset now, CancellationToken ct);
 
     Task<ApiClient?> FindClientByKeyHashAsync(string keyHash, CancellationToken ct);
     Task<bool> AnyAdminClientAsync(CancellationToken ct);

@@ -122,6 +122,13 @@ public sealed class PostgresStore : IWorkflowStore, IAsyncDisposable
         return ids.Select(id => found.TryGetValue(id, out var row) ? row.ToEnrolment() : null).ToArray();
     }
 
+    public Task<IReadOnlyList<StoredEnrolment>> GetEnrolmentsAsync(IReadOnlyCollection<Guid> ids, CancellationToken ct) =>
+        ids.Count == 0
+            ? Task.FromResult<IReadOnlyList<StoredEnrolment>>([])
+            : ReadAsync<IReadOnlyList<StoredEnrolment>>(async c => (await c.QueryAsync<EnrolmentRow>(
+                    "SELECT id, state, version, next_wake_at AS NextWakeAt FROM enrolments WHERE id = ANY(@ids)", new { ids = ids.Distinct().ToArray() }))
+                .Select(r => r.ToEnrolment()).ToList(), ct);
+
     public Task<Guid?> FindEnrolmentIdAsync(string programmeId, string schoolUrn, string externalId, CancellationToken ct) =>
         ReadAsync(c => Sql.FindEnrolmentIdAsync(c, null, programmeId, schoolUrn, externalId), ct);
 
@@ -151,6 +158,37 @@ public sealed class PostgresStore : IWorkflowStore, IAsyncDisposable
     /// </summary>
     public async Task<SaveOutcome> SaveDecisionAsync(DecisionWrite write, DateTimeOffset now, CancellationToken ct)
     {
+        var (duplicate, saved) = await _saves.RunAsync(await StatementAsync(write, now, ct));
+        return Outcome(duplicate, saved);
+    }
+
+    /// <summary>
+    /// The whole batch as one batch of statements: one round trip and one commit (the implicit
+    /// transaction of a batch), so a refused batch saved nothing. Each statement saves its own
+    /// decision or nothing, with the outcome it would have on its own.
+    /// </summary>
+    public async Task<IReadOnlyList<SaveOutcome>> SaveDecisionsAsync(IReadOnlyList<DecisionWrite> writes, DateTimeOffset now, CancellationToken ct)
+    {
+        if (writes.Count == 0)
+        {
+            return [];
+        }
+
+        var statements = new DecisionStatement[writes.Count];
+        for (var i = 0; i < writes.Count; i++)
+        {
+            statements[i] = await StatementAsync(writes[i], now, ct);
+        }
+
+        return (await SaveDecisionsAsync(statements)).Select(r => Outcome(r.Duplicate, r.Saved)).ToList();
+    }
+
+    private static SaveOutcome Outcome(bool duplicate, bool saved) =>
+        duplicate ? SaveOutcome.Duplicate : saved ? SaveOutcome.Saved : SaveOutcome.VersionMoved;
+
+    /// <summary>The statement that saves one decision, with its outbox rows (a webhook event's subscribers are read first).</summary>
+    private async Task<DecisionStatement> StatementAsync(DecisionWrite write, DateTimeOffset now, CancellationToken ct)
+    {
         var state = write.State;
         var effects = write.Effects.Select(effect => ((Guid?)state.Id, effect)).ToList();
         List<OutboxInsert> rows;
@@ -167,7 +205,7 @@ public sealed class PostgresStore : IWorkflowStore, IAsyncDisposable
 
         static NpgsqlParameter P(object? value, NpgsqlTypes.NpgsqlDbType type) => new() { Value = value ?? DBNull.Value, NpgsqlDbType = type };
         const NpgsqlTypes.NpgsqlDbType TextArray = NpgsqlTypes.NpgsqlDbType.Array | NpgsqlTypes.NpgsqlDbType.Text;
-        var (duplicate, saved) = await _saves.RunAsync(new DecisionStatement(state.Id,
+        return new DecisionStatement(state.Id,
         [
             P(state.Id, NpgsqlTypes.NpgsqlDbType.Uuid),
             P(write.ExpectedVersion, NpgsqlTypes.NpgsqlDbType.Bigint),
@@ -183,8 +221,7 @@ public sealed class PostgresStore : IWorkflowStore, IAsyncDisposable
             P(rows.Select(r => r.Kind).ToArray(), TextArray),
             P(rows.Select(r => r.Template).ToArray(), TextArray),
             P(rows.Select(r => r.Payload).ToArray(), TextArray),
-        ]));
-        return duplicate ? SaveOutcome.Duplicate : saved ? SaveOutcome.Saved : SaveOutcome.VersionMoved;
+        ]);
     }
 
     /// <summary>A decision's statement: its positional parameters ($1 …), in order, and its enrolment (to order a batch by).</summary>

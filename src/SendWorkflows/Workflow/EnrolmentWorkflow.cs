@@ -232,16 +232,135 @@ public sealed class EnrolmentWorkflow(
 
     /// <summary>
     /// Fires the enrolment timers that are due, up to <paramref name="batchSize"/>, and returns how
-    /// many changed their enrolment. Each fires on its own, a few at a time (concurrent writes share
-    /// commits), so one enrolment that cannot be processed holds up no other: it is logged and
-    /// looked at again after <see cref="StuckTimerRetry"/>. A timer always moves its enrolment's next
-    /// wake past now (a property the decider tests hold it to); one that did not is treated the same.
+    /// many changed their enrolment. The batch is read in one query, decided in memory, and saved in
+    /// one transaction, each decision checked against the version it was made on, so a timer made
+    /// stale by another writer (a progress event, another instance's sweep) writes nothing: that
+    /// enrolment's next wake is the other writer's to decide, and a wake still due is taken by the
+    /// next batch. One enrolment that cannot be processed holds up no other: it is logged and looked
+    /// at again after <see cref="StuckTimerRetry"/>; if the batch cannot be read or saved as a whole,
+    /// its enrolments are fired one at a time instead, so only the bad one is set aside. A timer
+    /// always moves its enrolment's next wake past now (a property the decider tests hold it to); one
+    /// that did not is treated as stuck too.
     /// </summary>
     /// <param name="lease">How long the batch is reserved for this instance when several share the store.</param>
     public async Task<int> FireDueTimersAsync(int batchSize, CancellationToken ct, TimeSpan? lease = null)
     {
         var now = Moments.Truncate(clock.GetUtcNow());
         var due = await store.DueEnrolmentsAsync(now, batchSize, now + (lease ?? DefaultTimerLease), ct);
+        if (due.Count == 0)
+        {
+            return 0;
+        }
+
+        IReadOnlyList<StoredEnrolment> enrolments;
+        try
+        {
+            enrolments = await store.GetEnrolmentsAsync(due, ct);
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
+        {
+            logger.LogWarning(e, "A batch of {Count} due timers could not be read together; they are fired one at a time.", due.Count);
+            return await FireOneByOneAsync(due, now, ct);
+        }
+
+        var stuck = new List<Guid>();
+        var writes = new List<DecisionWrite>(enrolments.Count);
+        var decidedOn = new List<StoredEnrolment>(enrolments.Count);
+        foreach (var stored in enrolments)
+        {
+            ct.ThrowIfCancellationRequested();
+            var id = stored.State.Id;
+            if (stored.NextWakeAt is not { } wakeAt || wakeAt > now)
+            {
+                continue; // saved by another writer since it was found due
+            }
+
+            try
+            {
+                var evt = new TimerFired(wakeAt, stored.Version);
+                var (decision, outcome) = await DecideAsync(stored, evt, now, ct);
+                if (decision is null)
+                {
+                    await SetAsideUnlessSavedSinceAsync(stored, outcome!.Status.ToString());
+                    continue;
+                }
+
+                writes.Add(new DecisionWrite(EventKeys.For(evt), evt, decision.State, stored.Version, decision.NextWakeAt, decision.Effects));
+                decidedOn.Add(stored);
+            }
+            catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
+            {
+                logger.LogError(e, "The timer of enrolment {EnrolmentId} could not be processed; it will be looked at again later.", id);
+                stuck.Add(id);
+            }
+        }
+
+        var fired = 0;
+        var effects = 0;
+        ct.ThrowIfCancellationRequested();
+        IReadOnlyList<SaveOutcome> saved;
+        try
+        {
+            saved = await store.SaveDecisionsAsync(writes, now, ct);
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
+        {
+            logger.LogWarning(e, "A batch of {Count} timer decisions could not be saved together; they are fired one at a time.", writes.Count);
+            fired = await FireOneByOneAsync(writes.Select(w => w.State.Id).ToList(), now, ct);
+            await DeferAsync(stuck, now);
+            return fired;
+        }
+
+        for (var i = 0; i < writes.Count; i++)
+        {
+            var write = writes[i];
+            var id = write.State.Id;
+            switch (saved[i])
+            {
+                case SaveOutcome.Saved when write.NextWakeAt is null || write.NextWakeAt > now:
+                    fired++;
+                    effects += write.Effects.Count;
+                    break;
+                case SaveOutcome.Saved:
+                    effects += write.Effects.Count;
+                    logger.LogError("The timer of enrolment {EnrolmentId} due at {WakeAt:O} left it due; it will be looked at again later.",
+                        id, decidedOn[i].NextWakeAt);
+                    stuck.Add(id);
+                    break;
+                case SaveOutcome.VersionMoved:
+                    break; // lost a race, not stuck (see above)
+                default:
+                    await SetAsideUnlessSavedSinceAsync(decidedOn[i], saved[i].ToString());
+                    break;
+            }
+        }
+
+        if (effects > 0)
+        {
+            signal.Notify();
+        }
+
+        await DeferAsync(stuck, now);
+        return fired;
+
+        // A timer that changed nothing, or whose event is already stored, is stuck, unless another
+        // writer (another instance firing the same timer) saved the enrolment after it was read.
+        async Task SetAsideUnlessSavedSinceAsync(StoredEnrolment read, string why)
+        {
+            if (await store.GetEnrolmentAsync(read.State.Id, ct) is { } latest && latest.Version != read.Version)
+            {
+                return;
+            }
+
+            logger.LogError("The timer of enrolment {EnrolmentId} due at {WakeAt:O} left it due ({Status}); it will be looked at again later.",
+                read.State.Id, read.NextWakeAt, why);
+            stuck.Add(read.State.Id);
+        }
+    }
+
+    /// <summary>The due timers of these enrolments, each fired on its own, a few at a time (concurrent writes share commits).</summary>
+    private async Task<int> FireOneByOneAsync(IReadOnlyList<Guid> due, DateTimeOffset now, CancellationToken ct)
+    {
         var fired = 0;
         await Parallel.ForEachAsync(due, new ParallelOptions { MaxDegreeOfParallelism = 4, CancellationToken = ct }, async (id, token) =>
         {
@@ -260,9 +379,7 @@ public sealed class EnrolmentWorkflow(
                     return;
                 }
 
-                // Lost a race, not stuck: another writer (a progress event, another instance's sweep)
-                // saved the enrolment after it was read, so this timer was stale. Its next wake is
-                // that writer's to decide, and a wake still due is taken by the next batch.
+                // Lost a race, not stuck: another writer saved the enrolment after it was read.
                 if (outcome.Status != ApplyStatus.Applied && await store.GetEnrolmentAsync(id, token) is { } latest && latest.Version != stored.Version)
                 {
                     return;
@@ -276,12 +393,27 @@ public sealed class EnrolmentWorkflow(
                 logger.LogError(e, "The timer of enrolment {EnrolmentId} could not be processed; it will be looked at again later.", id);
             }
 
-            await using var tx = await store.BeginAsync(CancellationToken.None);
-            await tx.DeferWakeAsync(id, now + StuckTimerRetry);
-            await tx.CommitAsync();
+            await DeferAsync([id], now);
         });
 
         return fired;
+    }
+
+    /// <summary>Moves the next wake of enrolments whose timer could not be processed to <see cref="StuckTimerRetry"/> from now, in one transaction.</summary>
+    private async Task DeferAsync(IReadOnlyCollection<Guid> stuck, DateTimeOffset now)
+    {
+        if (stuck.Count == 0)
+        {
+            return;
+        }
+
+        await using var tx = await store.BeginAsync(CancellationToken.None);
+        foreach (var id in stuck)
+        {
+            await tx.DeferWakeAsync(id, now + StuckTimerRetry);
+        }
+
+        await tx.CommitAsync();
     }
 
     /// <summary>How long an enrolment whose timer could not be processed waits before the next try.</summary>

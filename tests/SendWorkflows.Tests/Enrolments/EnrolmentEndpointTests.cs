@@ -106,6 +106,47 @@ public sealed class EnrolmentEndpointTests
         Assert.Equal(3, app.Count("outbox", "template = 'welcome'"));
     }
 
+    /// <summary>Rows are checked and enrolled a chunk at a time; a person repeated in a later chunk is still found.</summary>
+    [Fact]
+    public async Task a_batch_larger_than_one_transaction_finds_a_person_repeated_far_apart_and_answers_in_order()
+    {
+        await using var app = new TestApp();
+        var rows = Enumerable.Range(0, 2_500).Select(i => (object)TestApp.Person($"T-{i}")).ToList();
+        rows[2_100] = TestApp.Person("T-5");
+        rows[1_500] = "not an object";
+
+        var response = await app.Admin().PostAsJsonAsync("/api/v1/enrolments/batch", rows);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var results = (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("results").EnumerateArray().ToList();
+        Assert.Equal(Enumerable.Range(0, rows.Count), results.Select(r => r.GetProperty("index").GetInt32()));
+        AssertRowProblem(results[2_100], 400, "staff.externalId");
+        Assert.Contains("index 5 ", results[2_100].GetProperty("problem").GetProperty("detail").GetString(), StringComparison.Ordinal);
+        AssertRowProblem(results[1_500], 400, "body");
+        Assert.Equal(2_498, results.Count(r => r.GetProperty("status").GetInt32() == 201));
+        Assert.Equal(2_498, app.Count("enrolments"));
+    }
+
+    /// <summary>Broken syntax anywhere, or a property given twice in any row, refuses the whole batch: nothing is enrolled.</summary>
+    [Theory]
+    [InlineData("[ROW, ROW", "not valid JSON")]
+    [InlineData("[ROW, ROW] trailing", "not valid JSON")]
+    [InlineData("[ROW, {\"programmeId\": \"a\", \"programmeId\": \"b\"}]", "not valid JSON (near $[1]")]
+    [InlineData("{\"rows\": [ROW]}", "")]
+    public async Task a_batch_that_is_not_a_well_formed_array_is_refused_whole(string template, string detail)
+    {
+        await using var app = new TestApp();
+        var row = JsonSerializer.Serialize(TestApp.Person("T-1"));
+
+        var response = await app.Admin().PostAsync("/api/v1/enrolments/batch",
+            new StringContent(template.Replace("ROW", row, StringComparison.Ordinal), Encoding.UTF8, "application/json"));
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        var problem = await response.Content.ReadAsStringAsync();
+        Assert.True(problem.Contains(detail, StringComparison.Ordinal), problem);
+        Assert.Equal(0, app.Count("enrolments"));
+    }
+
     private static void AssertRowProblem(JsonElement row, int status, string field)
     {
         Assert.Equal(status, row.GetProperty("status").GetInt32());

@@ -26,13 +26,13 @@ public sealed class TimerThatLostARaceTests
         long? wakeSetByTheOtherWriter = null;
         var (store, _) = RecordingStore.Wrap(inner, (method, args) =>
         {
-            if (method.Name != nameof(IWorkflowStore.GetEnrolmentAsync) || wakeSetByTheOtherWriter is not null)
+            if (method.Name != nameof(IWorkflowStore.GetEnrolmentsAsync) || wakeSetByTheOtherWriter is not null)
             {
                 return null;
             }
 
             // The sweep reads the enrolment; before it writes, the school extends the deadline.
-            var stale = inner.GetEnrolmentAsync((Guid)args![0]!, CancellationToken.None).GetAwaiter().GetResult();
+            var stale = inner.GetEnrolmentsAsync((IReadOnlyCollection<Guid>)args![0]!, CancellationToken.None).GetAwaiter().GetResult();
             var extended = app.Admin().PostAsJsonAsync($"/api/v1/enrolments/{id}/deadline-extension",
                 new { deadline = app.Clock.GetUtcNow().AddDays(20) }).GetAwaiter().GetResult();
             extended.EnsureSuccessStatusCode();
