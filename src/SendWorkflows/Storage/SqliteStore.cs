@@ -790,12 +790,6 @@ public sealed class SqliteStore : IWorkflowStore, IAsyncDisposable
                 INSERT INTO enrolment_events (enrolment_id, event_key, type, payload, recorded_at)
                 VALUES ($id, $key, $type, $payload, $now)
                 """, "$id", "$key", "$type", "$payload", "$now");
-            await using var queue = Prepare(
-                """
-                INSERT INTO outbox (dedupe_key, enrolment_id, kind, template, payload, status, attempts, next_attempt_at, created_at)
-                VALUES ($key, $id, $kind, $template, $payload, 'pending', 0, $now, $now)
-                ON CONFLICT (dedupe_key) DO NOTHING
-                """, "$key", "$id", "$kind", "$template", "$payload", "$now");
 
             var outcomes = new SaveOutcome[writes.Count];
             for (var i = 0; i < writes.Count; i++)
@@ -818,17 +812,7 @@ public sealed class SqliteStore : IWorkflowStore, IAsyncDisposable
 
                 await Run(append, id, write.EventKey, EventKeys.TypeName(write.Event), JsonSerializer.Serialize(write.Event, JsonBody.Options), at)
                     .ExecuteNonQueryAsync();
-                foreach (var effect in write.Effects)
-                {
-                    if (effect is Published published)
-                    {
-                        await FanOutAsync(write.State.Id, published, now);
-                        continue;
-                    }
-
-                    var (kind, template, payload) = OutboxRows.Of(effect);
-                    await Run(queue, effect.DedupeKey, id, kind, template, payload, at).ExecuteNonQueryAsync();
-                }
+                await EnqueueAsync(write.Effects.Select(effect => ((Guid?)write.State.Id, effect)).ToList(), now);
 
                 outcomes[i] = SaveOutcome.Saved;
             }
