@@ -771,21 +771,21 @@ public sealed class SqliteStore : IWorkflowStore, IAsyncDisposable
         public async Task<IReadOnlyList<SaveOutcome>> SaveDecisionsAsync(IReadOnlyList<DecisionWrite> writes, DateTimeOffset now)
         {
             var at = Ms(now);
-            await using var repeated = Prepare(
+            await using var repeated = Prepared(
                 "SELECT EXISTS (SELECT 1 FROM enrolment_events WHERE enrolment_id = $id AND event_key = $key)", "$id", "$key");
             // Most timers leave the status as it was: setting it anyway would rewrite the enrolment's
             // entry in the (school, status) index, a page write per row, so it is set only when it differs.
-            await using var update = Prepare(
+            await using var update = Prepared(
                 """
                 UPDATE enrolments SET state = $state, version = version + 1, next_wake_at = $wake, updated_at = $now
                 WHERE id = $id AND version = $expected AND status = $status
                 """, "$id", "$expected", "$status", "$state", "$wake", "$now");
-            await using var updateWithStatus = Prepare(
+            await using var updateWithStatus = Prepared(
                 """
                 UPDATE enrolments SET status = $status, state = $state, version = version + 1, next_wake_at = $wake, updated_at = $now
                 WHERE id = $id AND version = $expected
                 """, "$id", "$expected", "$status", "$state", "$wake", "$now");
-            await using var append = Prepare(
+            await using var append = Prepared(
                 """
                 INSERT INTO enrolment_events (enrolment_id, event_key, type, payload, recorded_at)
                 VALUES ($id, $key, $type, $payload, $now)
@@ -820,19 +820,6 @@ public sealed class SqliteStore : IWorkflowStore, IAsyncDisposable
             return outcomes;
         }
 
-        private SqliteCommand Prepare(string sql, params string[] parameters)
-        {
-            var command = connection.CreateCommand();
-            command.Transaction = transaction;
-            command.CommandText = sql;
-            foreach (var name in parameters)
-            {
-                command.Parameters.Add(new SqliteParameter { ParameterName = name });
-            }
-
-            command.Prepare();
-            return command;
-        }
 
         /// <summary>The prepared command with these values, in the order its parameters were named.</summary>
         private static SqliteCommand Run(SqliteCommand command, params object?[] values)
