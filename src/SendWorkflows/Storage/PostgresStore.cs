@@ -730,27 +730,34 @@ public sealed class PostgresStore : IWorkflowStore, IAsyncDisposable
                 }
             }
 
-            if (batch.Events.Count > 0)
-            {
-                await connection.ExecuteAsync(
-                    """
-                    INSERT INTO enrolment_events (enrolment_id, event_key, type, payload, recorded_at)
-                    SELECT u.enrolment_id, u.event_key, u.type, u.payload, @now
-                    FROM unnest(@enrolmentIds, @keys, @types, @payloads) AS u(enrolment_id, event_key, type, payload)
-                    ON CONFLICT (enrolment_id, event_key) DO NOTHING
-                    """,
-                    new
-                    {
-                        enrolmentIds = batch.Events.Select(e => e.EnrolmentId).ToArray(),
-                        keys = batch.Events.Select(e => e.Key).ToArray(),
-                        types = batch.Events.Select(e => EventKeys.TypeName(e.Event)).ToArray(),
-                        payloads = batch.Events.Select(e => JsonSerializer.Serialize(e.Event, JsonBody.Options)).ToArray(),
-                        now = Ms(now),
-                    }, transaction);
-            }
-
+            await AppendEventsAsync(batch.Events, now);
             await EnqueueAsync(batch.Effects, now);
             return true;
+        }
+
+        /// <summary>Events as one multi-row insert from arrays; one already stored (by enrolment and key) is skipped.</summary>
+        private async Task AppendEventsAsync(IReadOnlyList<AppendedEvent> events, DateTimeOffset now)
+        {
+            if (events.Count == 0)
+            {
+                return;
+            }
+
+            await connection.ExecuteAsync(
+                """
+                INSERT INTO enrolment_events (enrolment_id, event_key, type, payload, recorded_at)
+                SELECT u.enrolment_id, u.event_key, u.type, u.payload, @now
+                FROM unnest(@enrolmentIds, @keys, @types, @payloads) AS u(enrolment_id, event_key, type, payload)
+                ON CONFLICT (enrolment_id, event_key) DO NOTHING
+                """,
+                new
+                {
+                    enrolmentIds = events.Select(e => e.EnrolmentId).ToArray(),
+                    keys = events.Select(e => e.Key).ToArray(),
+                    types = events.Select(e => EventKeys.TypeName(e.Event)).ToArray(),
+                    payloads = events.Select(e => JsonSerializer.Serialize(e.Event, JsonBody.Options)).ToArray(),
+                    now = Ms(now),
+                }, transaction);
         }
 
         public async Task<bool> InsertEnrolmentAsync(EnrolmentState state, DateTimeOffset? nextWakeAt, DateTimeOffset now) =>
@@ -803,21 +810,7 @@ public sealed class PostgresStore : IWorkflowStore, IAsyncDisposable
                 return inserted;
             }
 
-            await connection.ExecuteAsync(
-                """
-                INSERT INTO enrolment_events (enrolment_id, event_key, type, payload, recorded_at)
-                SELECT u.enrolment_id, u.event_key, u.type, u.payload, @now
-                FROM unnest(@enrolmentIds, @keys, @types, @payloads) AS u(enrolment_id, event_key, type, payload)
-                ON CONFLICT (enrolment_id, event_key) DO NOTHING
-                """,
-                new
-                {
-                    enrolmentIds = added.Select(e => e.State.Id).ToArray(),
-                    keys = added.Select(e => e.EventKey).ToArray(),
-                    types = added.Select(e => EventKeys.TypeName(e.Event)).ToArray(),
-                    payloads = added.Select(e => JsonSerializer.Serialize(e.Event, JsonBody.Options)).ToArray(),
-                    now = Ms(now),
-                }, transaction);
+            await AppendEventsAsync(added.Select(e => new AppendedEvent(e.State.Id, e.EventKey, e.Event)).ToList(), now);
             await EnqueueAsync(added.SelectMany(e => e.Effects.Select(effect => ((Guid?)e.State.Id, effect))).ToList(), now);
             return inserted;
         }
