@@ -47,7 +47,7 @@ public sealed partial class EmailComposer
     public EmailMessage Compose(OutboxItem item, EmailEffect effect, DateTimeOffset date)
     {
         var template = _templates.GetOrAdd(effect.Template, Compile);
-        var headers = new Dictionary<string, string>(StringComparer.Ordinal)
+        var headers = new Dictionary<string, string>(4, StringComparer.Ordinal)
         {
             [EmailMessage.TemplateHeader] = effect.Template,
         };
@@ -78,106 +78,107 @@ public sealed partial class EmailComposer
         var hash = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(item.DedupeKey)))[..24];
         var domain = _from.Address.Split('@')[^1];
         var subject = template.Subject(model).Trim();
-        var shared = template.Substitutable ? Share(effect.Template, template, model) : null;
-        var (text, html) = shared is null
-            ? (template.Text(model), template.Html(model))
-            : (Fill(_forms[shared.Key].TextSegments, shared.Substitutions), Fill(_forms[shared.Key].HtmlSegments, shared.Substitutions));
-        return new EmailMessage($"<{hash}@{domain}>", _from, new EmailAddress(effect.To.Email, effect.To.Name),
-            subject, text, html, date, headers, shared);
+        var to = new EmailAddress(effect.To.Email, effect.To.Name);
+        return Share(effect.Template, template, model) is { } shared
+            ? new EmailMessage($"<{hash}@{domain}>", _from, to, subject, date, headers, shared)
+            : new EmailMessage($"<{hash}@{domain}>", _from, to, subject, template.Text(model), template.Html(model), date, headers);
     }
 
     /// <summary>The message's shared form and its values, or null when a value could be mistaken for a tag.</summary>
     private SharedContent? Share(string name, CompiledTemplate template, Dictionary<string, object> model)
     {
-        var filled = new List<(string Key, string Value)>();
+        if (!template.Substitutable)
+        {
+            return null;
+        }
+
+        var filled = new List<(FieldTags Field, string Value)>(model.Count);
         foreach (var (key, value) in model)
         {
-            if (value is not string text || text.Contains(TagStart, StringComparison.Ordinal) || !FieldName().IsMatch(key))
+            if (value is not string text || text.Contains(TagStart, StringComparison.Ordinal) || TagsOf(key) is not { } field)
             {
                 return null;
             }
 
             if (text.Length > 0)
             {
-                filled.Add((key, text));
+                filled.Add((field, text));
             }
         }
 
-        filled.Sort((a, b) => string.CompareOrdinal(a.Key, b.Key));
-        var shape = $"{name}:{string.Join(',', filled.Select(f => f.Key))}";
+        filled.Sort(static (a, b) => string.CompareOrdinal(a.Field.Name, b.Field.Name));
+        var shape = $"{name}:{string.Join(',', filled.Select(f => f.Field.Name))}";
         var form = _forms.GetOrAdd(shape, _ =>
         {
-            var text = template.Text(filled.ToDictionary(f => f.Key, f => (object)$"{TagStart}{f.Key}]]", StringComparer.Ordinal));
-            var html = template.Html(filled.ToDictionary(f => f.Key, f => (object)$"{TagStart}{f.Key}:html]]", StringComparer.Ordinal));
-            return new SharedForm(text, html, Segments(text), Segments(html));
+            var text = template.Text(filled.ToDictionary(f => f.Field.Name, f => (object)f.Field.Text, StringComparer.Ordinal));
+            var html = template.Html(filled.ToDictionary(f => f.Field.Name, f => (object)f.Field.Html, StringComparer.Ordinal));
+            return new SharedForm(text, html, SharedContent.Segments(text), SharedContent.Segments(html));
         });
 
-        var values = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (var (key, value) in filled)
+        var values = new Dictionary<string, string>(filled.Count * 2, StringComparer.Ordinal);
+        foreach (var (field, value) in filled)
         {
-            if (form.Uses($"{TagStart}{key}]]"))
+            if (form.Uses(field.Text))
             {
-                values[$"{TagStart}{key}]]"] = value;
+                values[field.Text] = value;
             }
 
-            if (form.Uses($"{TagStart}{key}:html]]"))
+            if (form.Uses(field.Html))
             {
-                values[$"{TagStart}{key}:html]]"] = EscapeHtml(value);
+                values[field.Html] = EscapeHtml(value);
             }
         }
 
-        return new SharedContent(shape, form.Text, form.Html, values);
+        return new SharedContent(shape, form.Text, form.Html, values) { TextSegments = form.TextSegments, HtmlSegments = form.HtmlSegments };
     }
 
     /// <summary>A value escaped exactly as the HTML templates escape <c>{{value}}</c>: by the same Handlebars encoder.</summary>
     private string EscapeHtml(string value)
     {
+        // Most values (names, dates, links) have nothing to escape: then the value is its own escape.
+        var unchanged = _unescaped ??= UnescapedAscii();
+        if (!value.AsSpan().ContainsAnyExcept(unchanged))
+        {
+            return value;
+        }
+
         using var writer = new StringWriter(System.Globalization.CultureInfo.InvariantCulture);
-        (_html.Configuration.TextEncoder ?? throw new InvalidOperationException("The HTML templates must escape values.")).Encode(value, writer);
+        Encoder.Encode(value, writer);
         return writer.ToString();
     }
 
-    /// <summary>The form split at its tags, once: literal text, and the tag that follows it (null at the end).</summary>
-    private static List<(string Literal, string? Tag)> Segments(string form)
+    private System.Buffers.SearchValues<char>? _unescaped;
+
+    private ITextEncoder Encoder => _html.Configuration.TextEncoder ?? throw new InvalidOperationException("The HTML templates must escape values.");
+
+    /// <summary>The printable ASCII characters the encoder leaves as they are, found by asking it about each one.</summary>
+    private System.Buffers.SearchValues<char> UnescapedAscii()
     {
-        var segments = new List<(string, string?)>();
-        var at = 0;
-        foreach (Match m in Tag().Matches(form))
+        var kept = new List<char>();
+        for (var c = ' '; c <= '~'; c++)
         {
-            segments.Add((form[at..m.Index], m.Value));
-            at = m.Index + m.Length;
-        }
-
-        segments.Add((form[at..], null));
-        return segments;
-    }
-
-    /// <summary>Puts each value in place of its tag, in one pass (a value is never searched for tags).</summary>
-    private static string Fill(List<(string Literal, string? Tag)> segments, IReadOnlyDictionary<string, string> values)
-    {
-        var length = 0;
-        foreach (var (literal, tag) in segments)
-        {
-            length += literal.Length + (tag is not null && values.TryGetValue(tag, out var v) ? v.Length : tag?.Length ?? 0);
-        }
-
-        var text = new StringBuilder(length);
-        foreach (var (literal, tag) in segments)
-        {
-            text.Append(literal);
-            if (tag is not null)
+            using var writer = new StringWriter(System.Globalization.CultureInfo.InvariantCulture);
+            Encoder.Encode(c.ToString(), writer);
+            if (writer.ToString() == c.ToString())
             {
-                text.Append(values.TryGetValue(tag, out var value) ? value : tag);
+                kept.Add(c);
             }
         }
 
-        return text.ToString();
+        return System.Buffers.SearchValues.Create(kept.ToArray());
     }
 
-    private const string TagStart = "[[sw:";
+    private const string TagStart = SharedContent.TagStart;
 
-    [GeneratedRegex(@"\[\[sw:[A-Za-z][A-Za-z0-9]*(?::html)?\]\]", RegexOptions.CultureInvariant)]
-    private static partial Regex Tag();
+    /// <summary>A model field's tags in the shared forms: <c>[[sw:name]]</c> in text, <c>[[sw:name:html]]</c> in HTML.</summary>
+    private sealed record FieldTags(string Name, string Text, string Html);
+
+    private static readonly ConcurrentDictionary<string, FieldTags?> Fields = new(StringComparer.Ordinal);
+
+    /// <summary>The field's tags, or null for a name a tag cannot carry. Names are the app's own model fields, a few dozen.</summary>
+    private static FieldTags? TagsOf(string name) =>
+        Fields.TryGetValue(name, out var tags) ? tags
+        : Fields.GetOrAdd(name, static n => FieldName().IsMatch(n) ? new FieldTags(n, $"{TagStart}{n}]]", $"{TagStart}{n}:html]]") : null);
 
     [GeneratedRegex(@"^[A-Za-z][A-Za-z0-9]*\z", RegexOptions.CultureInvariant)]
     private static partial Regex FieldName();
@@ -202,7 +203,12 @@ public sealed partial class EmailComposer
 
     private static Dictionary<string, object> ModelOf(IReadOnlyDictionary<string, string> fields, IReadOnlyList<IReadOnlyDictionary<string, string>>? rows)
     {
-        var model = fields.ToDictionary(p => p.Key, p => (object)p.Value, StringComparer.Ordinal);
+        var model = new Dictionary<string, object>(fields.Count + 2, StringComparer.Ordinal);
+        foreach (var (key, value) in fields)
+        {
+            model[key] = value;
+        }
+
         if (rows is not null)
         {
             model["rows"] = rows;

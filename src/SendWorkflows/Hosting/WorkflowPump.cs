@@ -104,20 +104,8 @@ public sealed class WorkflowPump(
                 // Out of budget mid-sweep: what was fired is committed; the rest is still due.
             }
 
-            int sent = 0, failed = 0, dead = 0;
-            while (InBudget())
-            {
-                var result = await dispatcher.DispatchDueAsync(token);
-                sent += result.Sent;
-                failed += result.Failed;
-                dead += result.Dead;
-                if (result.Claimed == 0 || result.Sent == 0)
-                {
-                    break;
-                }
-            }
-
-            return new TickResult(true, fired, sent, failed, dead);
+            var dispatched = await dispatcher.DrainAsync(InBudget, token);
+            return new TickResult(true, fired, dispatched.Sent, dispatched.Failed, dispatched.Dead);
         }
         finally
         {

@@ -6,12 +6,16 @@ namespace SendWorkflows.Http;
 /// </summary>
 public sealed class PublicUrls(IConfiguration configuration)
 {
+    // Settings are read once at start-up (they are not watched), so the configured base is too:
+    // every email links to it, and reading configuration takes a lock.
+    private readonly string? _configured = string.IsNullOrWhiteSpace(configuration["PublicBaseUrl"]) ? null : configuration["PublicBaseUrl"]!.TrimEnd('/');
+    private string? _listening;
+
     public string BaseFor(HttpRequest? request)
     {
-        var configured = configuration["PublicBaseUrl"];
-        if (!string.IsNullOrWhiteSpace(configured))
+        if (_configured is not null)
         {
-            return configured.TrimEnd('/');
+            return _configured;
         }
 
         if (request is not null)
@@ -20,8 +24,7 @@ public sealed class PublicUrls(IConfiguration configuration)
         }
 
         // Work done away from a request (emails, certificates) links to where the service listens.
-        var listening = configuration["Urls"]?.Split(';', StringSplitOptions.RemoveEmptyEntries).FirstOrDefault();
-        return (listening ?? "http://localhost:5080").TrimEnd('/');
+        return _listening ??= (configuration["Urls"]?.Split(';', StringSplitOptions.RemoveEmptyEntries).FirstOrDefault() ?? "http://localhost:5080").TrimEnd('/');
     }
 
     public string EnrolmentStatus(HttpRequest? request, Guid id) => $"{BaseFor(request)}/api/v1/enrolments/{id}";

@@ -23,6 +23,12 @@ public sealed class OutboxOptions
 
     /// <summary>How long a claimed effect is reserved for the worker that claimed it; a crashed worker's claims expire.</summary>
     public TimeSpan Lease { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>
+    /// Passes an instance runs at once when draining the outbox: while one waits for the email
+    /// provider or the database, another composes. Each claims its own effects under the lease.
+    /// </summary>
+    public int ConcurrentPasses { get; set; } = 2;
 }
 
 public sealed record DispatchResult(int Claimed, int Sent, int Failed, int Dead);
@@ -44,6 +50,46 @@ public sealed class OutboxDispatcher(
     ILogger<OutboxDispatcher> logger)
 {
     private readonly OutboxOptions _options = options.Value;
+
+    /// <summary>
+    /// Runs passes, up to <see cref="OutboxOptions.ConcurrentPasses"/> at once, each runner until it
+    /// finds nothing due or sends nothing in a pass (what is left is failing or waiting for the
+    /// provider: the next tick tries again), or <paramref name="keepGoing"/> says stop. A runner that
+    /// fails stops the others after their current pass. Returns the passes' totals.
+    /// </summary>
+    public async Task<DispatchResult> DrainAsync(Func<bool> keepGoing, CancellationToken ct)
+    {
+        int claimed = 0, sent = 0, failed = 0, dead = 0, stop = 0;
+        async Task PassesAsync()
+        {
+            try
+            {
+                // Each runner stops on its own: one that finds nothing left while another is still
+                // sending must not stop that one, whose pass may queue more (an issued certificate's email).
+                while (Volatile.Read(ref stop) == 0 && keepGoing())
+                {
+                    var result = await DispatchDueAsync(ct);
+                    Interlocked.Add(ref claimed, result.Claimed);
+                    Interlocked.Add(ref sent, result.Sent);
+                    Interlocked.Add(ref failed, result.Failed);
+                    Interlocked.Add(ref dead, result.Dead);
+                    if (result.Claimed == 0 || result.Sent == 0)
+                    {
+                        return;
+                    }
+                }
+            }
+            catch
+            {
+                Volatile.Write(ref stop, 1); // the others finish the pass they are in, then stop
+                throw;
+            }
+        }
+
+        var passes = Enumerable.Range(0, Math.Max(1, _options.ConcurrentPasses)).Select(_ => Task.Run(PassesAsync, CancellationToken.None)).ToList();
+        await Task.WhenAll(passes);
+        return new DispatchResult(claimed, sent, failed, dead);
+    }
 
     public async Task<DispatchResult> DispatchDueAsync(CancellationToken ct)
     {

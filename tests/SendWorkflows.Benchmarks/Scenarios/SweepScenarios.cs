@@ -56,7 +56,17 @@ public static class SweepScenarios
         await EnrolAsync(workflow, programme, 0, scale.SweepDue);
         clock.Now = FirstWave.AddDays(1);
         await EnrolAsync(workflow, programme, scale.SweepDue, scale.SweepEnrolments - scale.SweepDue);
-        Execute(database, "UPDATE outbox SET status = 'sent', sent_at = created_at WHERE status = 'pending'");
+        // All but the first few welcomes count as sent; those few are sent for real, untimed, so the
+        // timed dispatch below runs warm, as in a service that has been sending (at the quick scale
+        // one cold pass would otherwise be a tenth of the measurement).
+        var warmUp = Math.Min(2_000, scale.SweepDue);
+        Execute(database, $"UPDATE outbox SET status = 'sent', sent_at = created_at WHERE status = 'pending' AND id NOT IN (SELECT id FROM outbox WHERE status = 'pending' ORDER BY id LIMIT {warmUp})");
+        var warmedUp = (await dispatcher.DrainAsync(() => true, CancellationToken.None)).Sent;
+        if (warmedUp != warmUp)
+        {
+            throw new InvalidOperationException($"{warmedUp} of the {warmUp} welcome emails kept for the warm-up were sent");
+        }
+
         var firstWake = Scalar(database, "SELECT MIN(next_wake_at) FROM enrolments");
         clock.Now = DateTimeOffset.FromUnixTimeMilliseconds(firstWake).AddSeconds(1);
         var due = Scalar(database, $"SELECT COUNT(*) FROM enrolments WHERE next_wake_at <= {clock.Now.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture)}");
@@ -106,21 +116,20 @@ public static class SweepScenarios
         }
 
         // The sweep's reminders go first, so the idle ticks find nothing to send either.
+        var warmUpRequests = sendGrid.Requests;
         sendGrid.KeepBodies = true;
+        var cpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
         var dispatch = Stopwatch.StartNew();
-        var sent = 0;
-        for (DispatchResult pass; (pass = await dispatcher.DispatchDueAsync(CancellationToken.None)).Claimed > 0;)
-        {
-            sent += pass.Sent;
-        }
+        var sent = (await dispatcher.DrainAsync(() => true, CancellationToken.None)).Sent;
 
         var dispatchSeconds = dispatch.Elapsed.TotalSeconds;
+        var dispatchCpu = (Process.GetCurrentProcess().TotalProcessorTime - cpuBefore).TotalSeconds;
         sendGrid.KeepBodies = false;
         context.Say(string.Create(CultureInfo.InvariantCulture,
-            $"dispatch: {sent:#,0} reminders sent as {sendGrid.Requests:#,0} requests ({sendGrid.Personalizations:#,0} recipients) in {dispatchSeconds:0.00} s"));
-        if (sent != scale.SweepDue || sendGrid.Personalizations != scale.SweepDue)
+            $"dispatch: {sent:#,0} reminders sent as {sendGrid.Requests - warmUpRequests:#,0} requests ({sendGrid.Personalizations - warmUp:#,0} recipients) in {dispatchSeconds:0.00} s ({dispatchCpu:0.00} s of CPU, the stand-in's included), after {warmUp:#,0} welcomes untimed"));
+        if (sent != scale.SweepDue || sendGrid.Personalizations - warmUp != scale.SweepDue)
         {
-            throw new InvalidOperationException($"{sent} reminders were sent and SendGrid received {sendGrid.Personalizations} recipients, for {scale.SweepDue}");
+            throw new InvalidOperationException($"{sent} reminders were sent and SendGrid received {sendGrid.Personalizations - warmUp} recipients, for {scale.SweepDue}");
         }
 
         var floor = await PostAgainAsync(sendGrid);

@@ -122,4 +122,81 @@ public sealed class OutboxDispatcherTests
         Assert.Equal(1, relay.Calls);
         Assert.Equal(1, app.Count("outbox", "status = 'dead' AND attempts = 1 AND last_error LIKE '%mailbox does not exist%'"));
     }
+
+    /// <summary>Records every message it is handed and how many passes were sending at once.</summary>
+    private sealed class CountingRelay(bool awaitSecondPass) : IEmailTransport
+    {
+        private readonly TaskCompletionSource _secondPassArrived = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private int _inFlight;
+        private int _passes;
+
+        public System.Collections.Concurrent.ConcurrentBag<string> MessageIds { get; } = [];
+
+        public int MostAtOnce;
+
+        public Task SendAsync(EmailMessage message, CancellationToken ct) => throw new InvalidOperationException("messages come a pass at a time");
+
+        public async Task<IReadOnlyList<Exception?>> SendManyAsync(IReadOnlyList<EmailMessage> messages, CancellationToken ct)
+        {
+            var now = Interlocked.Increment(ref _inFlight);
+            InterlockedMax(ref MostAtOnce, now);
+            try
+            {
+                if (Interlocked.Increment(ref _passes) == 1 && awaitSecondPass)
+                {
+                    // The first pass waits (a bounded while) for a second runner to come in with its own claim.
+                    await Task.WhenAny(_secondPassArrived.Task, Task.Delay(TimeSpan.FromSeconds(10), CancellationToken.None));
+                }
+                else
+                {
+                    _secondPassArrived.TrySetResult();
+                }
+
+                foreach (var message in messages)
+                {
+                    MessageIds.Add(message.MessageId);
+                }
+
+                return new Exception?[messages.Count];
+            }
+            finally
+            {
+                Interlocked.Decrement(ref _inFlight);
+            }
+        }
+
+        private static void InterlockedMax(ref int target, int value)
+        {
+            for (var seen = Volatile.Read(ref target); value > seen; seen = Volatile.Read(ref target))
+            {
+                if (Interlocked.CompareExchange(ref target, value, seen) == seen)
+                {
+                    return;
+                }
+            }
+        }
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(3)]
+    public async Task concurrent_passes_send_every_email_exactly_once(int passes)
+    {
+        var relay = new CountingRelay(awaitSecondPass: passes > 1);
+        await using var app = new TestApp(
+            settings: new() { ["Outbox:BatchSize"] = "4", ["Outbox:ConcurrentPasses"] = passes.ToString(System.Globalization.CultureInfo.InvariantCulture) },
+            services: s => s.AddSingleton<IEmailTransport>(relay));
+        for (var i = 0; i < 30; i++)
+        {
+            await app.EnrolAsync($"T-{i}");
+        }
+
+        var tick = await app.TickAsync();
+
+        Assert.Equal(30, tick.GetProperty("effectsSent").GetInt32());
+        Assert.Equal(30, relay.MessageIds.Count);
+        Assert.Equal(30, relay.MessageIds.Distinct().Count());
+        Assert.Equal(30, app.Count("outbox", "status = 'sent'"));
+        Assert.Equal(Math.Min(passes, 2), Math.Min(relay.MostAtOnce, 2));
+    }
 }
