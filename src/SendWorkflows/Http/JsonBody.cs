@@ -217,7 +217,8 @@ public static class JsonBody
             }
 
             var text = reader.GetString()!;
-            return text.Contains('\0', StringComparison.Ordinal)
+            // A NUL can only come escaped (\u0000): JSON refuses a raw one, so unescaped text needs no search.
+            return reader.ValueIsEscaped && text.Contains('\0', StringComparison.Ordinal)
                 ? throw new JsonException(null, null, null, null, new FormatException("must not contain a NUL character (\\u0000)."))
                 : text;
         }
@@ -230,6 +231,14 @@ public static class JsonBody
     {
         public override DateTimeOffset Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
         {
+            // The common case (every stored date, most sent ones) read in place: ISO 8601 with an offset,
+            // unescaped. Anything else takes the general parser below, which says what is wrong.
+            if (reader.TokenType == JsonTokenType.String && !reader.ValueIsEscaped && !reader.HasValueSequence &&
+                HasOffset(reader.ValueSpan) && reader.TryGetDateTimeOffset(out var parsed))
+            {
+                return parsed;
+            }
+
             if (reader.TokenType == JsonTokenType.String &&
                 reader.GetString() is { } text &&
                 HasOffset(text) &&
@@ -244,6 +253,10 @@ public static class JsonBody
 
         public override void Write(Utf8JsonWriter writer, DateTimeOffset value, JsonSerializerOptions options) =>
             writer.WriteStringValue(value.ToUniversalTime().ToString("yyyy-MM-dd'T'HH:mm:ss.FFFFFFF'Z'", CultureInfo.InvariantCulture));
+
+        private static bool HasOffset(ReadOnlySpan<byte> text) =>
+            text.Length > 10 && (text[^1] == (byte)'Z' || text[^1] == (byte)'z' ||
+                                 (text.Length > 6 && (text[^6] == (byte)'+' || text[^6] == (byte)'-') && text[^3] == (byte)':'));
 
         private static bool HasOffset(string text) =>
             text.Length > 10 && (text.EndsWith('Z') || text.EndsWith('z') ||
