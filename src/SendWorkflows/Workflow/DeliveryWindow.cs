@@ -17,6 +17,20 @@ public static class DeliveryWindow
     /// Transactional messages (a session reminder) respect quiet hours only: weekends and
     /// holidays do not stop a reminder for a session that is about to happen.
     /// </summary>
+    /// <summary>The pause the date falls in, if any (a loop, not a query: this runs for every decision).</summary>
+    private static NudgePause? PauseOn(IReadOnlyList<NudgePause> pauses, DateOnly date)
+    {
+        for (var i = 0; i < pauses.Count; i++)
+        {
+            if (pauses[i].From <= date && date <= pauses[i].To)
+            {
+                return pauses[i];
+            }
+        }
+
+        return null;
+    }
+
     public static DateTimeOffset NextOpening(DateTimeOffset at, NudgeSettings nudges, bool transactional)
     {
         var quiet = nudges.QuietHours;
@@ -34,8 +48,7 @@ public static class DeliveryWindow
             var time = TimeOnly.FromDateTime(local);
             if (!transactional)
             {
-                var pause = nudges.Pauses.FirstOrDefault(p => p.From <= date && date <= p.To);
-                if (pause is not null)
+                if (PauseOn(nudges.Pauses, date) is { } pause)
                 {
                     t = Later(t, StartOfDay(pause.To.AddDays(1), quiet, zone));
                     continue;

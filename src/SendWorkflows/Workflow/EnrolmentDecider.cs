@@ -281,9 +281,22 @@ public static class EnrolmentDecider
             return EnrolmentStatus.AwaitingLiveSession;
         }
 
-        return state.ModulesCompleted.IsEmpty && !state.Sessions.Values.Any(s => s.Attended)
+        return state.ModulesCompleted.IsEmpty && !AnyAttended(state)
             ? EnrolmentStatus.Enrolled
             : EnrolmentStatus.InProgress;
+    }
+
+    private static bool AnyAttended(EnrolmentState state)
+    {
+        foreach (var (_, session) in state.Sessions)
+        {
+            if (session.Attended)
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     /// <summary>

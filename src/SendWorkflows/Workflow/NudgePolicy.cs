@@ -232,7 +232,8 @@ public static class NudgePolicy
     public static DateTimeOffset? BookingPendingUntil(EnrolmentState s)
     {
         DateTimeOffset? until = null;
-        foreach (var x in s.Sessions.Values)
+        // The dictionaries are enumerated directly (a struct enumerator), not through .Values (a query): this runs for every decision.
+        foreach (var (_, x) in s.Sessions)
         {
             if (x is { Booked: true, AttendedAt: null, MissedReported: false })
             {
@@ -255,12 +256,12 @@ public static class NudgePolicy
     private static DateTimeOffset LatestProgress(EnrolmentState s)
     {
         var latest = s.EnrolledAt;
-        foreach (var at in s.ModulesCompleted.Values)
+        foreach (var (_, at) in s.ModulesCompleted)
         {
             latest = at > latest ? at : latest;
         }
 
-        foreach (var session in s.Sessions.Values)
+        foreach (var (_, session) in s.Sessions)
         {
             latest = session.AttendedAt is { } at && at > latest ? at : latest;
         }
