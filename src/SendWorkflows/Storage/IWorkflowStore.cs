@@ -305,8 +305,12 @@ public sealed record DecisionBatch(IReadOnlyList<StateWrite> States, IReadOnlyLi
     public bool IsEmpty => States.Count == 0 && Events.Count == 0 && Effects.Count == 0;
 }
 
-/// <summary>An enrolment's new state, the version it was read at, and the version it becomes (one more per event applied).</summary>
-public sealed record StateWrite(EnrolmentState State, long ExpectedVersion, long Version, DateTimeOffset? NextWakeAt);
+/// <summary>
+/// An enrolment's new state, the version it was read at, and the version it becomes (one more per
+/// event applied); and the status it was read with, if known, so a store can leave an unchanged
+/// status (and its index entry) alone.
+/// </summary>
+public sealed record StateWrite(EnrolmentState State, long ExpectedVersion, long Version, DateTimeOffset? NextWakeAt, EnrolmentStatus? ReadStatus = null);
 
 public sealed record AppendedEvent(Guid EnrolmentId, string Key, WorkflowEvent Event);
 

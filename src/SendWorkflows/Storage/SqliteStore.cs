@@ -674,22 +674,35 @@ public sealed class SqliteStore : IWorkflowStore, IAsyncDisposable
 
         public async Task<bool> SaveDecisionsAsync(DecisionBatch batch, DateTimeOffset now)
         {
+            // As in the sweep: a status that did not change is not set again, which would rewrite the
+            // enrolment's entry in the (school, status) index for nothing.
             using (var update = Prepared(
+                       """
+                       UPDATE enrolments SET state = $state, version = $version, next_wake_at = $wake, updated_at = $now
+                       WHERE id = $id AND version = $expected
+                       """, "$id", "$expected", "$version", "$state", "$wake", "$now"))
+            using (var updateWithStatus = Prepared(
                        """
                        UPDATE enrolments SET status = $status, state = $state, version = $version, next_wake_at = $wake, updated_at = $now
                        WHERE id = $id AND version = $expected
-                       """, "$id", "$expected", "$version", "$status", "$state", "$wake", "$now"))
+                       """, "$id", "$expected", "$version", "$state", "$wake", "$now", "$status"))
             {
-                update.Parameters[6].Value = Ms(now);
+                update.Parameters[5].Value = Ms(now);
+                updateWithStatus.Parameters[5].Value = Ms(now);
                 foreach (var write in batch.States)
                 {
-                    update.Parameters[0].Value = write.State.Id.ToString();
-                    update.Parameters[1].Value = write.ExpectedVersion;
-                    update.Parameters[2].Value = write.Version;
-                    update.Parameters[3].Value = StatusName(write.State.Status);
-                    update.Parameters[4].Value = JsonSerializer.Serialize(write.State, JsonBody.Options);
-                    update.Parameters[5].Value = Db(Ms(write.NextWakeAt));
-                    if (update.ExecuteNonQuery() != 1)
+                    var command = write.ReadStatus == write.State.Status ? update : updateWithStatus;
+                    command.Parameters[0].Value = write.State.Id.ToString();
+                    command.Parameters[1].Value = write.ExpectedVersion;
+                    command.Parameters[2].Value = write.Version;
+                    command.Parameters[3].Value = JsonSerializer.Serialize(write.State, JsonBody.Options);
+                    command.Parameters[4].Value = Db(Ms(write.NextWakeAt));
+                    if (command == updateWithStatus)
+                    {
+                        command.Parameters[6].Value = StatusName(write.State.Status);
+                    }
+
+                    if (command.ExecuteNonQuery() != 1)
                     {
                         return false;
                     }

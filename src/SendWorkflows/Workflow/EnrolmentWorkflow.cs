@@ -438,8 +438,8 @@ public sealed class EnrolmentFold
     private readonly DateTimeOffset _now;
     private readonly Dictionary<Guid, StoredEnrolment> _current = [];
     private readonly HashSet<(Guid EnrolmentId, string Key)> _keys;
-    // The version each changed enrolment was read at, in the order they first changed.
-    private readonly Dictionary<Guid, long> _readAt = [];
+    // The version and status each changed enrolment was read at, in the order they first changed.
+    private readonly Dictionary<Guid, (long Version, EnrolmentStatus Status)> _readAt = [];
     private readonly List<Guid> _changed = [];
     private readonly List<AppendedEvent> _events = [];
     private readonly List<(Guid? EnrolmentId, Effect Effect)> _effects = [];
@@ -481,7 +481,7 @@ public sealed class EnrolmentFold
             return new ApplyOutcome(ApplyStatus.Duplicate, stored);
         }
 
-        if (_readAt.TryAdd(enrolmentId, stored.Version))
+        if (_readAt.TryAdd(enrolmentId, (stored.Version, stored.State.Status)))
         {
             _changed.Add(enrolmentId);
         }
@@ -502,7 +502,7 @@ public sealed class EnrolmentFold
     public async Task SaveAsync(IStoreTransaction tx)
     {
         var states = _changed.Select(id => (Id: id, Now: _current[id]))
-            .Select(c => new StateWrite(c.Now.State, _readAt[c.Id], c.Now.Version, c.Now.NextWakeAt)).ToList();
+            .Select(c => new StateWrite(c.Now.State, _readAt[c.Id].Version, c.Now.Version, c.Now.NextWakeAt, _readAt[c.Id].Status)).ToList();
         var batch = new DecisionBatch(states, _events, _effects);
         if (batch.IsEmpty)
         {

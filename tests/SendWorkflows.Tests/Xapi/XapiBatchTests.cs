@@ -47,6 +47,26 @@ public sealed class XapiBatchTests
         Assert.Equal(4, app.Count("xapi_statements", $"enrolment_id = '{id}'"));
     }
 
+    [Fact]
+    public async Task the_stored_status_follows_the_state_whether_a_batch_changes_it_or_not()
+    {
+        await using var app = new TestApp();
+        var id = await app.EnrolAsync("T-1");
+        var now = app.Clock.GetUtcNow();
+        string? Column() => app.Text($"SELECT status FROM enrolments WHERE id = '{id}'");
+        Assert.Equal("enrolled", Column());
+
+        await PostAsync(app.Admin(), new JsonArray(ByRegistration(id, Completed, ModuleIri("identification"), at: now.AddHours(-2))));
+        Assert.Equal("in_progress", Column());
+
+        // Progress that leaves the status as it was writes the state, and the column still agrees with it.
+        await PostAsync(app.Admin(), new JsonArray(ByRegistration(id, Completed, ModuleIri("adaptive-teaching"), at: now.AddHours(-1))));
+        Assert.Equal("in_progress", Column());
+        Assert.Equal(now.AddHours(-1), await ModuleCompletedAtAsync(app, id, "adaptive-teaching"));
+        Assert.Equal(1 + 2, Version(app, id));
+        Assert.Equal(1, app.Count("enrolments", $"id = '{id}' AND status = {TestStore.JsonText("state", "status")}"));
+    }
+
     private static JsonObject Dated(JsonObject statement, DateTimeOffset at)
     {
         statement["timestamp"] = at.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", System.Globalization.CultureInfo.InvariantCulture);
