@@ -27,7 +27,7 @@ public static partial class XapiEndpoints
     /// <summary>The version this service follows, sent on every xAPI response.</summary>
     public const string Version = "1.0.3";
 
-    public const long MaxBodyBytes = 1024 * 1024;
+    public const int MaxBodyBytes = 1024 * 1024;
     public const int MaxStatements = 1_000;
 
     public static bool Owns(PathString path) => path.StartsWithSegments(Prefix, StringComparison.OrdinalIgnoreCase);
@@ -88,13 +88,20 @@ public static partial class XapiEndpoints
                 StatusCodes.Status415UnsupportedMediaType);
         }
 
-        var (bytes, tooLarge) = await JsonBody.ReadLimitedAsync(request, MaxBodyBytes, ct);
+        IReadOnlyList<XapiStatement>? statements;
+        ProblemHttpResult? problem;
+        var (body, tooLarge) = await JsonBody.ReadPooledAsync(request, MaxBodyBytes, ct);
         if (tooLarge is not null)
         {
             return tooLarge;
         }
 
-        var (statements, problem) = Read(bytes!, reader);
+        using (body)
+        {
+            // What is read is copied out of the body (each statement's JSON is kept as text), so the buffer can go back.
+            (statements, problem) = Read(body!.Memory, reader);
+        }
+
         if (problem is not null)
         {
             return problem;
@@ -114,7 +121,7 @@ public static partial class XapiEndpoints
                 ? null
                 : Problems.Field(VersionHeader, $"'{(value.Length > 20 ? value[..20] + "…" : value)}' is not supported; this service speaks xAPI 1.0.x ({Version}).");
 
-    private static (IReadOnlyList<XapiStatement>? Statements, ProblemHttpResult? Problem) Read(byte[] bytes, StatementReader reader)
+    private static (IReadOnlyList<XapiStatement>? Statements, ProblemHttpResult? Problem) Read(ReadOnlyMemory<byte> bytes, StatementReader reader)
     {
         JsonDocument document;
         try

@@ -67,6 +67,46 @@ public sealed class XapiBatchTests
         Assert.Equal(1, app.Count("enrolments", $"id = '{id}' AND status = {TestStore.JsonText("state", "status")}"));
     }
 
+    [Fact]
+    public async Task a_body_of_unknown_length_is_read_and_one_over_the_limit_is_413_with_nothing_stored()
+    {
+        await using var app = new TestApp();
+        var id = await app.EnrolAsync("T-1");
+        var statement = new JsonArray(ByRegistration(id, Completed, ModuleIri("identification"), at: app.Clock.GetUtcNow().AddHours(-1)));
+
+        // Sent without a Content-Length (chunked): read by the general path.
+        using (var chunked = new HttpRequestMessage(HttpMethod.Post, "/xapi/statements"))
+        {
+            var bytes = System.Text.Encoding.UTF8.GetBytes(statement.ToJsonString());
+            chunked.Content = new StreamContent(new NoLengthStream(bytes));
+            chunked.Content.Headers.ContentType = new("application/json");
+            chunked.Headers.Add("X-Experience-API-Version", "1.0.3");
+            var answer = await app.Admin().SendAsync(chunked);
+            Assert.Equal(HttpStatusCode.OK, answer.StatusCode);
+        }
+
+        Assert.Equal(1, ModuleEvents(app, id));
+
+        // A megabyte and more, in statements that are each fine: refused for its size alone.
+        var big = new JsonArray();
+        for (var i = 0; i < 2_000; i++)
+        {
+            var s = ByRegistration(id, Completed, ModuleIri("adaptive-teaching"), at: app.Clock.GetUtcNow().AddMinutes(-i - 1));
+            s["result"] = new JsonObject { ["response"] = new string('x', 600) };
+            big.Add(s);
+        }
+
+        await Problem.AssertAsync(await PostAsync(app.Admin(), big), HttpStatusCode.RequestEntityTooLarge, "body");
+        Assert.Equal(1, ModuleEvents(app, id));
+        Assert.Equal(1, app.Count("xapi_statements"));
+    }
+
+    /// <summary>A stream that will not say how long it is, so the request goes without a Content-Length.</summary>
+    private sealed class NoLengthStream(byte[] bytes) : MemoryStream(bytes)
+    {
+        public override bool CanSeek => false;
+    }
+
     private static JsonObject Dated(JsonObject statement, DateTimeOffset at)
     {
         statement["timestamp"] = at.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", System.Globalization.CultureInfo.InvariantCulture);
