@@ -648,7 +648,8 @@ public sealed class SqliteStore : IWorkflowStore, IAsyncDisposable
                     var id = Guid.Parse(reader.GetString(0));
                     if (!found.ContainsKey(id))
                     {
-                        found[id] = new StoredEnrolment(JsonSerializer.Deserialize<EnrolmentState>(reader.GetString(1), JsonBody.Options)!,
+                        // The state's UTF-8 as SQLite holds it, parsed as it is rather than made a string first.
+                        found[id] = new StoredEnrolment(JsonSerializer.Deserialize<EnrolmentState>(reader.GetFieldValue<byte[]>(1), JsonBody.Options)!,
                             reader.GetInt64(2), reader.IsDBNull(3) ? null : At(reader.GetInt64(3)));
                     }
                 }

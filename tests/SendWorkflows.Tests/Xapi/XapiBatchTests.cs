@@ -65,6 +65,8 @@ public sealed class XapiBatchTests
         Assert.Equal(now.AddHours(-1), await ModuleCompletedAtAsync(app, id, "adaptive-teaching"));
         Assert.Equal(1 + 2, Version(app, id));
         Assert.Equal(1, app.Count("enrolments", $"id = '{id}' AND status = {TestStore.JsonText("state", "status")}"));
+        // Read back and written again twice: the name outside ASCII comes through unchanged.
+        Assert.Equal("Brontë-Ødegaard", app.Text($"SELECT {TestStore.JsonText("state", "staff", "familyName")} FROM enrolments WHERE id = '{id}'"));
     }
 
     [Fact]
