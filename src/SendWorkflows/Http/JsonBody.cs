@@ -312,8 +312,21 @@ public static class JsonBody
                 null, null, null, new FormatException("must be an ISO 8601 date-time with an offset, such as 2026-11-22T09:30:00Z."));
         }
 
-        public override void Write(Utf8JsonWriter writer, DateTimeOffset value, JsonSerializerOptions options) =>
-            writer.WriteStringValue(value.ToUniversalTime().ToString("yyyy-MM-dd'T'HH:mm:ss.FFFFFFF'Z'", CultureInfo.InvariantCulture));
+        public override void Write(Utf8JsonWriter writer, DateTimeOffset value, JsonSerializerOptions options)
+        {
+            // Formatted in place (every stored state and event carries dates), as ToString would format it.
+            Span<char> text = stackalloc char[40];
+            if (value.ToUniversalTime().TryFormat(text, out var written, WireFormat, CultureInfo.InvariantCulture))
+            {
+                writer.WriteStringValue(text[..written]);
+            }
+            else
+            {
+                writer.WriteStringValue(value.ToUniversalTime().ToString(WireFormat, CultureInfo.InvariantCulture));
+            }
+        }
+
+        private const string WireFormat = "yyyy-MM-dd'T'HH:mm:ss.FFFFFFF'Z'";
 
         private static bool HasOffset(ReadOnlySpan<byte> text) =>
             text.Length > 10 && (text[^1] == (byte)'Z' || text[^1] == (byte)'z' ||

@@ -55,4 +55,19 @@ public sealed class JsonConventionsTests
         Assert.Equal("A\tb\u00e9", Read("""{"at":"2026-11-22T09:30:00Z","text":"\u0041\tb\u00e9"}""").Text);
         Assert.Equal("plain", Read("""{"at":"2026-11-22T09:30:00Z","text":"plain"}""").Text);
     }
+
+    [Theory]
+    [InlineData("2026-11-22T09:30:00Z", "2026-11-22T09:30:00Z")]
+    [InlineData("2026-11-22T09:30:00.1200000Z", "2026-11-22T09:30:00.12Z")]
+    [InlineData("2026-11-22T10:30:00.1234567+01:00", "2026-11-22T09:30:00.1234567Z")]
+    [InlineData("0001-01-01T00:00:00Z", "0001-01-01T00:00:00Z")]
+    [InlineData("9999-12-31T23:59:59.9999999Z", "9999-12-31T23:59:59.9999999Z")]
+    public void a_date_is_written_in_utc_with_only_the_fraction_it_has(string given, string written)
+    {
+        var at = DateTimeOffset.Parse(given, CultureInfo.InvariantCulture, DateTimeStyles.RoundtripKind);
+
+        var json = JsonSerializer.Serialize(new Dated(at, "x"), JsonBody.Options);
+
+        Assert.Equal($$"""{"at":"{{written}}","text":"x"}""", json);
+    }
 }
