@@ -117,7 +117,7 @@ public static class JsonBody
     public static async Task<(byte[]? Bytes, ProblemHttpResult? Problem)> ReadLimitedAsync(
         HttpRequest request, long limitBytes, CancellationToken ct)
     {
-        var tooLarge = Problems.Field("body", $"must be at most {limitBytes} bytes.", StatusCodes.Status413PayloadTooLarge);
+        var tooLarge = TooLarge(limitBytes);
         if (request.ContentLength > limitBytes)
         {
             return (null, tooLarge);
@@ -129,20 +129,7 @@ public static class JsonBody
             // than into a stream that grows by doubling and is copied at the end, three times the body at
             // its peak for a large batch. Only an authenticated caller's body is ever read.
             var body = new byte[length];
-            try
-            {
-                await request.Body.ReadExactlyAsync(body, ct);
-            }
-            catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
-            {
-                return (null, tooLarge);
-            }
-            catch (EndOfStreamException)
-            {
-                return (null, Problems.Field("body", $"ended before the {length} bytes its Content-Length gives."));
-            }
-
-            return (body, null);
+            return await ReadExactlyAsync(request, body, limitBytes, ct) is { } problem ? (null, problem) : (body, null);
         }
 
         using var buffer = new MemoryStream();
@@ -209,18 +196,13 @@ public static class JsonBody
         var body = new PooledBody(buffer, (int)length, rented: true);
         try
         {
-            await request.Body.ReadExactlyAsync(buffer.AsMemory(0, (int)length), ct);
+            if (await ReadExactlyAsync(request, buffer.AsMemory(0, (int)length), limitBytes, ct) is { } problem)
+            {
+                body.Dispose();
+                return (null, problem);
+            }
+
             return (body, null);
-        }
-        catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
-        {
-            body.Dispose();
-            return (null, Problems.Field("body", $"must be at most {limitBytes} bytes.", StatusCodes.Status413PayloadTooLarge));
-        }
-        catch (EndOfStreamException)
-        {
-            body.Dispose();
-            return (null, Problems.Field("body", $"ended before the {length} bytes its Content-Length gives."));
         }
         catch
         {
@@ -228,6 +210,27 @@ public static class JsonBody
             throw;
         }
     }
+
+    /// <summary>Reads exactly the body's Content-Length into <paramref name="into"/>; a problem if the body is cut short or too large.</summary>
+    private static async Task<ProblemHttpResult?> ReadExactlyAsync(HttpRequest request, Memory<byte> into, long limitBytes, CancellationToken ct)
+    {
+        try
+        {
+            await request.Body.ReadExactlyAsync(into, ct);
+            return null;
+        }
+        catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
+        {
+            return TooLarge(limitBytes);
+        }
+        catch (EndOfStreamException)
+        {
+            return Problems.Field("body", $"ended before the {into.Length} bytes its Content-Length gives.");
+        }
+    }
+
+    private static ProblemHttpResult TooLarge(long limitBytes) =>
+        Problems.Field("body", $"must be at most {limitBytes} bytes.", StatusCodes.Status413PayloadTooLarge);
 
     /// <summary>Turns <c>$.staff.email</c> or <c>$[3].role</c> into <c>staff.email</c> or <c>[3].role</c>.</summary>
     public static string FieldFromPath(string? path)

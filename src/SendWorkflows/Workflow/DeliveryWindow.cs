@@ -17,20 +17,6 @@ public static class DeliveryWindow
     /// Transactional messages (a session reminder) respect quiet hours only: weekends and
     /// holidays do not stop a reminder for a session that is about to happen.
     /// </summary>
-    /// <summary>The pause the date falls in, if any (a loop, not a query: this runs for every decision).</summary>
-    private static NudgePause? PauseOn(IReadOnlyList<NudgePause> pauses, DateOnly date)
-    {
-        for (var i = 0; i < pauses.Count; i++)
-        {
-            if (pauses[i].From <= date && date <= pauses[i].To)
-            {
-                return pauses[i];
-            }
-        }
-
-        return null;
-    }
-
     public static DateTimeOffset NextOpening(DateTimeOffset at, NudgeSettings nudges, bool transactional)
     {
         var quiet = nudges.QuietHours;
@@ -105,4 +91,18 @@ public static class DeliveryWindow
 
     private static DateTimeOffset Later(DateTimeOffset current, DateTimeOffset candidate) =>
         candidate > current ? candidate : current.AddMinutes(1);
+
+    /// <summary>The pause the date falls in, if any (a loop, not a query: this runs for every decision).</summary>
+    private static NudgePause? PauseOn(IReadOnlyList<NudgePause> pauses, DateOnly date)
+    {
+        for (var i = 0; i < pauses.Count; i++)
+        {
+            if (pauses[i].From <= date && date <= pauses[i].To)
+            {
+                return pauses[i];
+            }
+        }
+
+        return null;
+    }
 }
