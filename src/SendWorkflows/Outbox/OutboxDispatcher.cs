@@ -25,8 +25,9 @@ public sealed class OutboxOptions
     public TimeSpan Lease { get; set; } = TimeSpan.FromMinutes(5);
 
     /// <summary>
-    /// Passes an instance runs at once when draining the outbox: while one waits for the email
-    /// provider or the database, another composes. Each claims its own effects under the lease.
+    /// Passes an instance runs at once when draining a backlog (a first pass that claimed a full
+    /// <see cref="BatchSize"/>): while one waits for the email provider or the database, another
+    /// composes. Each claims its own effects under the lease.
     /// </summary>
     public int ConcurrentPasses { get; set; } = 2;
 }
@@ -52,31 +53,34 @@ public sealed class OutboxDispatcher(
     private readonly OutboxOptions _options = options.Value;
 
     /// <summary>
-    /// Runs passes, up to <see cref="OutboxOptions.ConcurrentPasses"/> at once, each runner until it
-    /// finds nothing due or sends nothing in a pass (what is left is failing or waiting for the
-    /// provider: the next tick tries again), or <paramref name="keepGoing"/> says stop. A runner that
-    /// fails stops the others after their current pass. Returns the passes' totals.
+    /// Runs passes until nothing is due, a pass sends nothing (what is left is failing or waiting for
+    /// the provider: the next tick tries again), or <paramref name="keepGoing"/> says stop. When the
+    /// first pass claims a full batch there is a backlog, and up to
+    /// <see cref="OutboxOptions.ConcurrentPasses"/> runners drain it at once, each stopping on its own;
+    /// otherwise passes run one after another, so what one pass learns (a subscription answering
+    /// 410 Gone) holds for the next. A runner that fails stops the others after their current pass.
+    /// Returns the passes' totals.
     /// </summary>
     public async Task<DispatchResult> DrainAsync(Func<bool> keepGoing, CancellationToken ct)
     {
         int claimed = 0, sent = 0, failed = 0, dead = 0, stop = 0;
+        bool Add(DispatchResult result)
+        {
+            Interlocked.Add(ref claimed, result.Claimed);
+            Interlocked.Add(ref sent, result.Sent);
+            Interlocked.Add(ref failed, result.Failed);
+            Interlocked.Add(ref dead, result.Dead);
+            return result.Claimed > 0 && result.Sent > 0;
+        }
+
         async Task PassesAsync()
         {
             try
             {
-                // Each runner stops on its own: one that finds nothing left while another is still
-                // sending must not stop that one, whose pass may queue more (an issued certificate's email).
-                while (Volatile.Read(ref stop) == 0 && keepGoing())
+                // One runner that finds nothing left while another is still sending must not stop that
+                // one, whose pass may queue more (an issued certificate's email).
+                while (Volatile.Read(ref stop) == 0 && keepGoing() && Add(await DispatchDueAsync(ct)))
                 {
-                    var result = await DispatchDueAsync(ct);
-                    Interlocked.Add(ref claimed, result.Claimed);
-                    Interlocked.Add(ref sent, result.Sent);
-                    Interlocked.Add(ref failed, result.Failed);
-                    Interlocked.Add(ref dead, result.Dead);
-                    if (result.Claimed == 0 || result.Sent == 0)
-                    {
-                        return;
-                    }
                 }
             }
             catch
@@ -86,8 +90,19 @@ public sealed class OutboxDispatcher(
             }
         }
 
-        var passes = Enumerable.Range(0, Math.Max(1, _options.ConcurrentPasses)).Select(_ => Task.Run(PassesAsync, CancellationToken.None)).ToList();
-        await Task.WhenAll(passes);
+        if (!keepGoing())
+        {
+            return new DispatchResult(0, 0, 0, 0);
+        }
+
+        var first = await DispatchDueAsync(ct);
+        if (!Add(first))
+        {
+            return new DispatchResult(claimed, sent, failed, dead);
+        }
+
+        var runners = first.Claimed >= _options.BatchSize ? Math.Max(1, _options.ConcurrentPasses) : 1;
+        await Task.WhenAll(Enumerable.Range(0, runners).Select(_ => Task.Run(PassesAsync, CancellationToken.None)));
         return new DispatchResult(claimed, sent, failed, dead);
     }
 
