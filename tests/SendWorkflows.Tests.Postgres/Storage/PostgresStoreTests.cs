@@ -40,17 +40,7 @@ public sealed class PostgresStoreTests
         public async ValueTask DisposeAsync() => await _server.DropDatabaseAsync(_name);
     }
 
-    private static EnrolmentState Person(int i) => new()
-    {
-        Id = Guid.NewGuid(),
-        ProgrammeId = "small",
-        ProgrammeVersion = 1,
-        SchoolUrn = "100004",
-        Staff = new StaffMember($"T-{i}", "Nia", "Adebayo", $"t-{i}@school100004.example.org", StaffRole.Teacher),
-        Status = EnrolmentStatus.Enrolled,
-        EnrolledAt = Now,
-        Deadline = Now.AddDays(30),
-    };
+    private static EnrolmentState Person(int i) => TestStore.NewEnrolment(i, Now);
 
     private static long Count(OpenStore open, string table, string where) =>
         long.Parse(TestStore.Text(TestStore.ConnectionString(open.Root), $"SELECT COUNT(*) FROM {table} WHERE {where}")!,

@@ -199,6 +199,19 @@ public static class TestStore
         await using var command = new NpgsqlCommand(sql, connection);
         await command.ExecuteNonQueryAsync();
     }
+
+    /// <summary>An enrolment on the "small" programme, enrolled at <paramref name="now"/>, for tests that write to a store directly.</summary>
+    public static SendWorkflows.Workflow.EnrolmentState NewEnrolment(int i, DateTimeOffset now) => new()
+    {
+        Id = Guid.NewGuid(),
+        ProgrammeId = "small",
+        ProgrammeVersion = 1,
+        SchoolUrn = "100004",
+        Staff = new SendWorkflows.Workflow.StaffMember($"T-{i}", "Nia", "Adebayo", $"t-{i}@school100004.example.org", SendWorkflows.Workflow.StaffRole.Teacher),
+        Status = SendWorkflows.Workflow.EnrolmentStatus.Enrolled,
+        EnrolledAt = now,
+        Deadline = now.AddDays(30),
+    };
 }
 
 /// <summary>A store a test opened itself; disposing it closes the store, and removes its folder and data if it made them.</summary>

@@ -162,17 +162,7 @@ public sealed class DueTimerSweepTests
         await using var open = await TestStore.OpenNewAsync();
         var store = open.Store;
         var now = ManualClock.Monday9am;
-        var people = Enumerable.Range(0, 4).Select(i => new EnrolmentState
-        {
-            Id = Guid.NewGuid(),
-            ProgrammeId = "small",
-            ProgrammeVersion = 1,
-            SchoolUrn = "100004",
-            Staff = new StaffMember($"T-{i}", "Nia", "Adebayo", $"t-{i}@school100004.example.org", StaffRole.Teacher),
-            Status = EnrolmentStatus.Enrolled,
-            EnrolledAt = now,
-            Deadline = now.AddDays(30),
-        }).ToList();
+        var people = Enumerable.Range(0, 4).Select(i => TestStore.NewEnrolment(i, now)).ToList();
         await using (var tx = await store.BeginAsync(CancellationToken.None))
         {
             await tx.InsertEnrolmentsAsync(people.Select(p => new NewEnrolment(p, now, "enrolled", new Enrolled(p.Staff), [])).ToList(), now);
