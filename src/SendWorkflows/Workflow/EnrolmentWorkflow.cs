@@ -53,7 +53,9 @@ public sealed class EnrolmentWorkflow(
                 await using (var tx = await store.BeginAsync(ct))
                 {
                     var now = clock.GetUtcNow();
-                    var decisions = people.Select(p => EnrolmentDecider.Enrol(Guid.CreateVersion7(now), p.Request.SchoolUrn, p.Request.Staff, p.Programme, now))
+                    // Ids in the order the people came, so people enrolled together are stored together.
+                    var ids = TimeOrderedIds.For(now, people.Count);
+                    var decisions = people.Select((p, i) => EnrolmentDecider.Enrol(ids[i], p.Request.SchoolUrn, p.Request.Staff, p.Programme, now))
                         .ToList();
                     // Everyone new in one batch; then, in order, those already enrolled get their contact details applied.
                     var inserted = await tx.InsertEnrolmentsAsync(

@@ -106,6 +106,30 @@ public sealed class EnrolmentEndpointTests
         Assert.Equal(3, app.Count("outbox", "template = 'welcome'"));
     }
 
+    /// <summary>
+    /// People enrolled together get ids that increase in the order of the rows and carry the enrolment's
+    /// instant, so they are stored side by side.
+    /// </summary>
+    [Fact]
+    public async Task a_batch_gives_its_new_enrolments_ids_in_row_order_stamped_with_the_time_of_enrolment()
+    {
+        await using var app = new TestApp();
+        var rows = Enumerable.Range(0, 50).Select(i => TestApp.Person($"T-{i}")).ToList();
+
+        var response = await app.Admin().PostAsJsonAsync("/api/v1/enrolments/batch", rows);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var ids = (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("results").EnumerateArray()
+            .Select(r => Guid.Parse(r.GetProperty("id").GetString()!)).ToList();
+        Assert.Equal(50, ids.Distinct().Count());
+        Assert.All(ids, id => Assert.Equal(7, id.Version));
+        var text = ids.Select(i => i.ToString()).ToList();
+        Assert.Equal(text.Order(StringComparer.Ordinal), text);
+        Assert.StartsWith(app.Clock.GetUtcNow().ToUnixTimeMilliseconds().ToString("x12")[..8], text[0], StringComparison.Ordinal);
+        Assert.Equal(text[0], app.Text("SELECT id FROM enrolments ORDER BY id LIMIT 1"));
+        Assert.Equal(text[^1], app.Text("SELECT id FROM enrolments ORDER BY id DESC LIMIT 1"));
+    }
+
     /// <summary>Rows are checked and enrolled a chunk at a time; a person repeated in a later chunk is still found.</summary>
     [Fact]
     public async Task a_batch_larger_than_one_transaction_finds_a_person_repeated_far_apart_and_answers_in_order()
