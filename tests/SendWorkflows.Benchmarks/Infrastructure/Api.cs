@@ -99,10 +99,11 @@ public static class Api
         };
 
     /// <summary>An xAPI <c>completed</c> statement for one module of one enrolment (by registration), with its own id.</summary>
-    public static void WriteCompletedStatement(Utf8JsonWriter json, Uri publicBase, string programme, Guid enrolment, string module, DateTimeOffset at)
+    public static void WriteCompletedStatement(Utf8JsonWriter json, Uri publicBase, string programme, Guid enrolment, string module, DateTimeOffset at,
+        Guid? id = null)
     {
         json.WriteStartObject();
-        json.WriteString("id", Guid.NewGuid());
+        json.WriteString("id", id ?? Guid.NewGuid());
         json.WriteStartObject("actor");
         json.WriteString("mbox", "mailto:learner@school.example.org");
         json.WriteEndObject();
@@ -118,6 +119,18 @@ public static class Api
         json.WriteEndObject();
         json.WriteString("timestamp", Iso(at));
         json.WriteEndObject();
+    }
+
+    /// <summary>One completed statement as the text the service stores for it.</summary>
+    public static string CompletedStatementJson(Guid id, Uri publicBase, string programme, Guid enrolment, string module, DateTimeOffset at)
+    {
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>();
+        using (var json = new Utf8JsonWriter(buffer))
+        {
+            WriteCompletedStatement(json, publicBase, programme, enrolment, module, at, id);
+        }
+
+        return System.Text.Encoding.UTF8.GetString(buffer.WrittenSpan);
     }
 
     public static string Iso(DateTimeOffset at) => at.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture);

@@ -33,6 +33,7 @@ public sealed class AppProcess : IAsyncDisposable
     }
 
     private readonly Process _process;
+    private bool _disposed;
     private readonly List<string> _output = [];
     private readonly string _logPath;
 
@@ -201,8 +202,15 @@ public sealed class AppProcess : IAsyncDisposable
         }
     }
 
+    /// <summary>Stops the process (killed, as a crash would); a second call does nothing.</summary>
     public async ValueTask DisposeAsync()
     {
+        if (_disposed)
+        {
+            return;
+        }
+
+        _disposed = true;
         Client.Dispose();
         if (!_process.HasExited)
         {

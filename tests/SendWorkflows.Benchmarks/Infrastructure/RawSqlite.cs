@@ -57,6 +57,153 @@ public static class RawSqlite
         return perSecond;
     }
 
+    /// <summary>
+    /// The embedded limit for what a batch of xAPI completions has to read and write, measured in the
+    /// service's own database file once the service has stopped, with the service's pragmas and SQL: per
+    /// batch, the statement ids looked up in one query; per statement, its enrolment read by id, its event
+    /// key checked, the enrolment's state written back (the same text, as long as before), the event and
+    /// the statement inserted; one commit per batch. Every value is made before the batch starts: no
+    /// HTTP, no JSON parsing, no validation, no decisions. What is left is what SQLite itself costs for
+    /// the rows one statement needs. Returns statements per second.
+    /// </summary>
+    public static double StatementBatchesPerSecond(string databasePath, IReadOnlyList<Guid> enrolments, Func<Guid, string> statementJson,
+        int statementsPerBatch, TimeSpan duration)
+    {
+        using var connection = new SqliteConnection($"Data Source={databasePath};Pooling=false");
+        connection.Open();
+        Execute(connection, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA cache_size=-16384; PRAGMA wal_autocheckpoint=10000;");
+        string payload, keyStem;
+        using (var sample = connection.CreateCommand())
+        {
+            // A real event's payload and key, so the rows are the size the service writes.
+            sample.CommandText = "SELECT payload, event_key FROM enrolment_events WHERE type = 'module_completed' LIMIT 1";
+            using var reader = sample.ExecuteReader();
+            if (!reader.Read())
+            {
+                throw new InvalidOperationException("the service's database has no module_completed event to copy the shape of");
+            }
+
+            (payload, keyStem) = (reader.GetString(0), reader.GetString(1));
+        }
+
+        using var find = Command(connection, "SELECT id, content_hash, occurred_at FROM xapi_statements WHERE id IN (SELECT value FROM json_each($ids))", "$ids");
+        using var read = Command(connection, "SELECT id, state, version, next_wake_at FROM enrolments WHERE id = $id", "$id");
+        using var keyStored = Command(connection, "SELECT 1 FROM enrolment_events WHERE enrolment_id = $enrolment AND event_key = $key", "$enrolment", "$key");
+        using var update = Command(connection,
+            "UPDATE enrolments SET state = $state, version = $version, next_wake_at = $wake, updated_at = $now WHERE id = $id AND version = $expected",
+            "$id", "$expected", "$version", "$state", "$wake", "$now");
+        using var append = Command(connection,
+            "INSERT INTO enrolment_events (enrolment_id, event_key, type, payload, recorded_at) VALUES ($enrolment, $key, 'module_completed', $payload, $now) ON CONFLICT (enrolment_id, event_key) DO NOTHING",
+            "$enrolment", "$key", "$payload", "$now");
+        using var insert = Command(connection,
+            """
+            INSERT INTO xapi_statements (id, enrolment_id, verb, content_hash, occurred_at, statement, client_id, stored_at)
+            VALUES ($id, $enrolment, 'http://adlnet.gov/expapi/verbs/completed', $hash, $occurred, $statement, $client, $now) ON CONFLICT (id) DO NOTHING
+            """, "$id", "$enrolment", "$hash", "$occurred", "$statement", "$client", "$now");
+        var client = Guid.NewGuid().ToString();
+        var hash = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(Guid.NewGuid().ToByteArray()));
+        long statements = 0;
+        var elapsed = TimeSpan.Zero;
+        for (var batch = 0; elapsed < duration; batch++)
+        {
+            var items = Enumerable.Range(0, statementsPerBatch).Select(i =>
+            {
+                var id = Guid.NewGuid();
+                return (Id: id.ToString(), Enrolment: enrolments[(batch * statementsPerBatch + i) % enrolments.Count].ToString(),
+                    Key: $"{keyStem}:{batch}:{i}", Json: statementJson(id));
+            }).ToList();
+            var ids = System.Text.Json.JsonSerializer.Serialize(items.Select(s => s.Id));
+            var clock = Stopwatch.StartNew();
+            var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+            using (var tx = connection.BeginTransaction(deferred: false))
+            {
+                foreach (var command in new[] { find, read, keyStored, update, append, insert })
+                {
+                    command.Transaction = tx;
+                }
+
+                find.Parameters[0].Value = ids;
+                using (var found = find.ExecuteReader())
+                {
+                    while (found.Read())
+                    {
+                    }
+                }
+
+                var states = new Dictionary<string, (string State, long Version, object Wake)>(items.Count);
+                foreach (var item in items)
+                {
+                    read.Parameters[0].Value = item.Enrolment;
+                    using var row = read.ExecuteReader();
+                    row.Read();
+                    states[item.Enrolment] = (row.GetString(1), row.GetInt64(2), row.IsDBNull(3) ? DBNull.Value : row.GetInt64(3));
+                    keyStored.Parameters[0].Value = item.Enrolment;
+                    keyStored.Parameters[1].Value = item.Key;
+                    keyStored.ExecuteScalar();
+                }
+
+                foreach (var item in items)
+                {
+                    var (state, version, wake) = states[item.Enrolment];
+                    update.Parameters[0].Value = item.Enrolment;
+                    update.Parameters[1].Value = version;
+                    update.Parameters[2].Value = version + 1;
+                    update.Parameters[3].Value = state;
+                    update.Parameters[4].Value = wake;
+                    update.Parameters[5].Value = now;
+                    if (update.ExecuteNonQuery() != 1)
+                    {
+                        throw new InvalidOperationException($"enrolment {item.Enrolment} was not at version {version}");
+                    }
+
+                    states[item.Enrolment] = (state, version + 1, wake);
+                    append.Parameters[0].Value = item.Enrolment;
+                    append.Parameters[1].Value = item.Key;
+                    append.Parameters[2].Value = payload;
+                    append.Parameters[3].Value = now;
+                    append.ExecuteNonQuery();
+                    insert.Parameters[0].Value = item.Id;
+                    insert.Parameters[1].Value = item.Enrolment;
+                    insert.Parameters[2].Value = hash;
+                    insert.Parameters[3].Value = now;
+                    insert.Parameters[4].Value = item.Json;
+                    insert.Parameters[5].Value = client;
+                    insert.Parameters[6].Value = now;
+                    insert.ExecuteNonQuery();
+                }
+
+                tx.Commit();
+            }
+
+            elapsed += clock.Elapsed;
+            statements += items.Count;
+        }
+
+        // Every statement must have written its event (ON CONFLICT DO NOTHING would otherwise hide a miss).
+        using var written = Command(connection, "SELECT COUNT(*) FROM enrolment_events WHERE event_key >= $from AND event_key < $to", "$from", "$to");
+        written.Parameters[0].Value = keyStem + ":";
+        written.Parameters[1].Value = keyStem + ";";
+        if (Convert.ToInt64(written.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture) is var events && events != statements)
+        {
+            throw new InvalidOperationException($"the reference wrote {events} events for {statements} statements");
+        }
+
+        return statements / elapsed.TotalSeconds;
+    }
+
+    private static SqliteCommand Command(SqliteConnection connection, string sql, params string[] parameters)
+    {
+        var command = connection.CreateCommand();
+        command.CommandText = sql;
+        foreach (var name in parameters)
+        {
+            command.Parameters.Add(new SqliteParameter { ParameterName = name });
+        }
+
+        command.Prepare();
+        return command;
+    }
+
     private static void Execute(SqliteConnection connection, string sql)
     {
         using var command = connection.CreateCommand();
