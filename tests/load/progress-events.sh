@@ -7,29 +7,14 @@
 # Bounded in time; loopback only.
 set -euo pipefail
 seconds=${1:-20}; connections=${2:-32}; people=${3:-1000}
-root=$(cd "$(dirname "$0")/../.." && pwd)
-work=$(mktemp -d)
 port=5199
-key="load-test-admin-key-$(date +%s)-0123456789"
-app=; trap 'if [ -n "$app" ]; then kill $app 2>/dev/null; wait $app 2>/dev/null; fi; rm -rf "$work"' EXIT
-
-if curl -fs "http://127.0.0.1:$port/healthz" >/dev/null 2>&1; then
-  echo "port $port is already in use; stop whatever is listening there first" >&2; exit 1
-fi
-store=()
+source "$(dirname "$0")/service.sh"
 if [ -n "${PGDATABASE:-}" ]; then
-  store=(--Storage:Provider=postgres
-         "--Storage:ConnectionString=Host=${PGHOST:-127.0.0.1};Port=${PGPORT:-5432};Database=$PGDATABASE;Username=${PGUSER:-postgres};Password=${PGPASSWORD:-}")
   count_events() { psql -qtAc "select count(*) from enrolment_events where type='module_completed'"; }
 else
   count_events() { python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute(\"select count(*) from enrolment_events where type='module_completed'\").fetchone()[0])" "$work/data/sendworkflows.db"; }
 fi
-dotnet build -c Release "$root/src/SendWorkflows" -o "$work/app" >/dev/null
-(cd "$work" && ASPNETCORE_ENVIRONMENT=Development Auth__BootstrapAdminKey=$key Logging__LogLevel__Default=Warning \
-  exec dotnet app/SendWorkflows.dll --urls "http://127.0.0.1:$port" "${store[@]}" >"$work/app.log" 2>&1) &
-app=$!
-for _ in $(seq 1 60); do curl -fs "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.5; done
-curl -fs "http://127.0.0.1:$port/healthz" >/dev/null || { echo "the service did not start:" >&2; cat "$work/app.log" >&2; exit 1; }
+start_service
 
 python3 - "$people" >"$work/batch.json" <<'PY'
 import json, sys

@@ -10,27 +10,10 @@
 # Needs python3. Bounded by the statements it sends; loopback only.
 set -euo pipefail
 posters=${1:-2}; rounds=${2:-3}; shift $(( $# < 2 ? $# : 2 ))
-root=$(cd "$(dirname "$0")/../.." && pwd)
-work=$(mktemp -d)
 port=5198
-key="load-test-admin-key-$(date +%s)-0123456789"
-app=; trap 'if [ -n "$app" ]; then kill $app 2>/dev/null; wait $app 2>/dev/null; fi; rm -rf "$work"' EXIT
-
-if curl -fs "http://127.0.0.1:$port/healthz" >/dev/null 2>&1; then
-  echo "port $port is already in use; stop whatever is listening there first" >&2; exit 1
-fi
-store=()
-if [ -n "${PGDATABASE:-}" ]; then
-  store=(--Storage:Provider=postgres
-         "--Storage:ConnectionString=Host=${PGHOST:-127.0.0.1};Port=${PGPORT:-5432};Database=$PGDATABASE;Username=${PGUSER:-postgres};Password=${PGPASSWORD:-}")
-fi
+source "$(dirname "$0")/service.sh"
 pg=(); [ -n "${PG_POSTMASTER_PID:-}" ] && pg=(--pg-postmaster "$PG_POSTMASTER_PID")
-dotnet build -c Release "$root/src/SendWorkflows" -o "$work/app" >/dev/null
-(cd "$work" && ASPNETCORE_ENVIRONMENT=Development Auth__BootstrapAdminKey=$key Logging__LogLevel__Default=Warning \
-  PublicBaseUrl=https://send.example.org exec dotnet app/SendWorkflows.dll --urls "http://127.0.0.1:$port" "${store[@]}" >"$work/app.log" 2>&1) &
-app=$!
-for _ in $(seq 1 60); do curl -fs "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.5; done
-curl -fs "http://127.0.0.1:$port/healthz" >/dev/null || { echo "the service did not start:" >&2; cat "$work/app.log" >&2; exit 1; }
+start_service
 
 python3 "$root/tests/load/xapi_batches.py" "http://127.0.0.1:$port" "$key" "$app" --posters "$posters" --rounds "$rounds" "${pg[@]}" "$@" \
   >"$work/load.log" 2>&1 &
