@@ -71,7 +71,7 @@ public static class RawSqlite
     {
         using var connection = new SqliteConnection($"Data Source={databasePath};Pooling=false");
         connection.Open();
-        Execute(connection, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA cache_size=-16384; PRAGMA wal_autocheckpoint=10000;");
+        Execute(connection, SendWorkflows.Storage.SqliteStore.WriterPragmas);
         string payload, keyStem;
         using (var sample = connection.CreateCommand())
         {
