@@ -8,7 +8,7 @@ namespace SendWorkflows.Benchmarks.Scenarios;
 /// already exists (the first boot, which creates it, is reported too), beside an empty ASP.NET Core
 /// app started the same way. Medians of several starts, alternating the two. What starts is what is
 /// deployed: the Functions package made by <c>infra/publish-functionapp.sh</c> (self-contained,
-/// ReadyToRun), built into the workspace first; at smoke scale, the plain build beside the harness.
+/// composite ReadyToRun), built into the workspace first; at smoke scale, the plain build beside the harness.
 /// </summary>
 public static class ColdStartScenario
 {
@@ -64,7 +64,7 @@ public static class ColdStartScenario
             throw new InvalidOperationException($"publishing the Functions package failed: {await said}{await errors}");
         }
 
-        context.Say($"Functions package published (self-contained, ReadyToRun) in {clock.Elapsed.TotalSeconds:0} s");
+        context.Say($"Functions package published (self-contained, composite ReadyToRun) in {clock.Elapsed.TotalSeconds:0} s");
         return Path.Combine(output, "functionapp", "SendWorkflows");
     }
 
