@@ -118,7 +118,7 @@ public sealed class CertificateRenderer
 
     public byte[] Render(CertificateDetails d)
     {
-                var document = new PdfDocument();
+        var document = new PdfDocument();
         var fixedDate = d.CompletedAt.UtcDateTime;
         document.Info.Title = $"{d.CertificateTitle}: {d.Name}";
         document.Info.Author = d.Issuer;

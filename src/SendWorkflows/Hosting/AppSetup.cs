@@ -145,7 +145,7 @@ public static class AppSetup
     /// preference links are signed with keys from configuration), so that start-up work is skipped. The
     /// key ring would still be loaded on first use if anything ever asked for a protector.
     /// </summary>
-    internal static void SkipDataProtectionStartUp(IServiceCollection services)
+    private static void SkipDataProtectionStartUp(IServiceCollection services)
     {
         var keyRingLoader = services.FirstOrDefault(d => d.ServiceType == typeof(IHostedService)
             && d.ImplementationType?.FullName == "Microsoft.AspNetCore.DataProtection.Internal.DataProtectionHostedService");
