@@ -82,23 +82,35 @@ public static class SqliteServiceScenarios
     /// <summary>
     /// Single completions over HTTP from <see cref="Scale.Connections"/> workers, each for its own share
     /// of the people, every completion a millisecond earlier than that worker's last, so every request
-    /// is a new event that changes state and is written durably. Returns events stored per second, and
-    /// fails if the stored events do not match the acknowledged requests.
+    /// is a new event that changes state and is written durably. The same load runs uncounted for
+    /// <see cref="Scale.WarmUp"/> first, an hour later in the people's history, so the measured
+    /// completions still each change something; <paramref name="settle"/>, if given, runs between the two.
+    /// Returns events stored per second, and fails if the stored events do not match the acknowledged requests.
     /// </summary>
-    public static async Task<double> SingleEventsAsync(Context context, AppProcess app, List<Guid> people, Func<long> countStored)
+    public static async Task<double> SingleEventsAsync(Context context, AppProcess app, List<Guid> people, Func<long> countStored,
+        Func<Task>? settle = null)
     {
         var scale = context.Scale;
         var workers = Math.Min(scale.Connections, people.Count);
-        var start = TimeProvider.System.GetUtcNow();
+        var now = TimeProvider.System.GetUtcNow();
         using var client = app.NewClient(workers);
-        var before = countStored();
-        var load = await Load.RunAsync(client, workers, scale.EventDuration, (worker, i) =>
+        Func<int, long, HttpRequestMessage> Completions(DateTimeOffset start) => (worker, i) =>
         {
             var mine = (people.Count - worker + workers - 1) / workers;
             var person = people[worker + ((int)(i % mine) * workers)];
             var module = Api.Modules[(int)(i / mine % Api.Modules.Length)];
             return Api.Completion(person, module, start.AddMilliseconds(-i - 1));
-        });
+        };
+
+        var warm = await Load.RunAsync(client, workers, scale.WarmUp, Completions(now));
+        if (warm.Failures > 0)
+        {
+            throw new InvalidOperationException($"{warm.Failures} warm-up requests failed; first failure: {warm.FirstFailure}");
+        }
+
+        await (settle?.Invoke() ?? Task.CompletedTask);
+        var before = countStored();
+        var load = await Load.RunAsync(client, workers, scale.EventDuration, Completions(now.AddHours(-1)));
         var stored = countStored() - before;
         context.Say(string.Create(CultureInfo.InvariantCulture,
             $"single events: {load.Requests:#,0} requests in {load.Elapsed.TotalSeconds:0.0} s, {stored:#,0} events stored, {load.Failures} failures; p50 {load.P50Ms:0.0} ms, p99 {load.P99Ms:0.0} ms"));
@@ -112,21 +124,23 @@ public static class SqliteServiceScenarios
 
     /// <summary>
     /// xAPI batches of completed statements from two posters at once, each statement a completion one
-    /// millisecond earlier than the last for its person and module, so each is a change. Returns
-    /// events stored per second, and fails unless every statement became exactly one stored event.
+    /// millisecond earlier than the last for its person and module, so each is a change. The same
+    /// batches run uncounted for <see cref="Scale.WarmUp"/> first, an hour later in the people's
+    /// history; <paramref name="settle"/>, if given, runs between the two. Returns events stored per second,
+    /// and fails unless every statement became exactly one stored event.
     /// </summary>
-    public static async Task<double> BatchedEventsAsync(Context context, AppProcess app, List<Guid> people, Func<long> countStored)
+    public static async Task<double> BatchedEventsAsync(Context context, AppProcess app, List<Guid> people, Func<long> countStored,
+        Func<Task>? settle = null)
     {
         var scale = context.Scale;
-        var start = TimeProvider.System.GetUtcNow();
-        var batches = new List<byte[]>();
-        for (var first = 0; first < scale.BatchedStatements; first += scale.StatementsPerBatch)
+        var now = TimeProvider.System.GetUtcNow();
+        byte[] Batch(int first, int count, DateTimeOffset start)
         {
             using var buffer = new MemoryStream();
             using (var json = new System.Text.Json.Utf8JsonWriter(buffer))
             {
                 json.WriteStartArray();
-                for (var k = first; k < Math.Min(first + scale.StatementsPerBatch, scale.BatchedStatements); k++)
+                for (var k = first; k < first + count; k++)
                 {
                     Api.WriteCompletedStatement(json, app.BaseUrl, Api.Programme, people[k % people.Count],
                         Api.Modules[k / people.Count % Api.Modules.Length], start.AddMilliseconds(-k - 1));
@@ -135,27 +149,25 @@ public static class SqliteServiceScenarios
                 json.WriteEndArray();
             }
 
-            batches.Add(buffer.ToArray());
+            return buffer.ToArray();
         }
 
-        var before = countStored();
-        var next = -1;
-        var clock = Stopwatch.StartNew();
-        await Task.WhenAll(Enumerable.Range(0, 2).Select(_ => Task.Run(async () =>
+        var batches = new List<byte[]>();
+        for (var first = 0; first < scale.BatchedStatements; first += scale.StatementsPerBatch)
         {
-            for (var b = Interlocked.Increment(ref next); b < batches.Count; b = Interlocked.Increment(ref next))
-            {
-                using var content = new ByteArrayContent(batches[b]);
-                content.Headers.ContentType = new("application/json");
-                using var request = new HttpRequestMessage(HttpMethod.Post, new Uri("/xapi/statements", UriKind.Relative)) { Content = content };
-                request.Headers.Add("X-Experience-API-Version", "1.0.3");
-                using var answer = await app.Client.SendAsync(request);
-                if (!answer.IsSuccessStatusCode)
-                {
-                    throw new InvalidOperationException($"an xAPI batch answered {(int)answer.StatusCode}: {Api.Clip(await answer.Content.ReadAsStringAsync())}");
-                }
-            }
-        })));
+            batches.Add(Batch(first, Math.Min(scale.StatementsPerBatch, scale.BatchedStatements - first), now.AddHours(-1)));
+        }
+
+        var warmUp = Stopwatch.StartNew();
+        var warmBatches = 0;
+        await PostConcurrentlyAsync(b => warmUp.Elapsed < scale.WarmUp ? Batch(b * scale.StatementsPerBatch, scale.StatementsPerBatch, now) : null,
+            () => Interlocked.Increment(ref warmBatches));
+        context.Say(string.Create(CultureInfo.InvariantCulture, $"batched warm-up: {warmBatches} batches in {warmUp.Elapsed.TotalSeconds:0.0} s, not counted"));
+
+        await (settle?.Invoke() ?? Task.CompletedTask);
+        var before = countStored();
+        var clock = Stopwatch.StartNew();
+        await PostConcurrentlyAsync(b => b < batches.Count ? batches[b] : null, () => { });
         var seconds = clock.Elapsed.TotalSeconds;
         var stored = countStored() - before;
         context.Say(string.Create(CultureInfo.InvariantCulture,
@@ -166,6 +178,29 @@ public static class SqliteServiceScenarios
         }
 
         return stored / seconds;
+
+        // Two posters take batch numbers in turn until the source gives no more.
+        Task PostConcurrentlyAsync(Func<int, byte[]?> source, Action posted)
+        {
+            var next = -1;
+            return Task.WhenAll(Enumerable.Range(0, 2).Select(_ => Task.Run(async () =>
+            {
+                while (source(Interlocked.Increment(ref next)) is { } body)
+                {
+                    using var content = new ByteArrayContent(body);
+                    content.Headers.ContentType = new("application/json");
+                    using var request = new HttpRequestMessage(HttpMethod.Post, new Uri("/xapi/statements", UriKind.Relative)) { Content = content };
+                    request.Headers.Add("X-Experience-API-Version", "1.0.3");
+                    using var answer = await app.Client.SendAsync(request);
+                    if (!answer.IsSuccessStatusCode)
+                    {
+                        throw new InvalidOperationException($"an xAPI batch answered {(int)answer.StatusCode}: {Api.Clip(await answer.Content.ReadAsStringAsync())}");
+                    }
+
+                    posted();
+                }
+            })));
+        }
     }
 
     /// <summary>Waits until nothing is pending in the outbox (the welcome emails have gone), within ten minutes.</summary>
