@@ -27,7 +27,7 @@ public sealed class CertificateRenderer
 
     private static readonly Lock InitialisationLock = new();
     private static bool _initialised;
-    private static readonly List<ConstructorInfo> PdfSharpConstructors = [];
+    private static readonly Lazy<List<ConstructorInfo>> PdfSharpConstructors = new(KeepReflectionWarm);
 
     private static readonly XColor Ink = XColor.FromArgb(0x0b, 0x0c, 0x0c);
     private static readonly XColor Accent = XColor.FromArgb(0x1d, 0x70, 0xb8);
@@ -37,9 +37,14 @@ public sealed class CertificateRenderer
     public CertificateRenderer(IConfiguration configuration)
     {
         InitialiseLibrary(configuration["Certificates:PdfSharpLicense"]);
-        // The fonts are read for the first certificate rather than at start-up: reading and measuring
-        // them is about 35 ms that a cold instance need not spend before it answers.
-        _fonts = new(() => (new Typefaces(CertificateFonts.LatinFamily), new Typefaces(CertificateFonts.Family)));
+        // The fonts are read, and PDFsharp's types looked through, for the first certificate rather than
+        // at start-up: a cold instance need not spend that time before it answers (reading and measuring
+        // the fonts is about 35 ms).
+        _fonts = new(() =>
+        {
+            _ = PdfSharpConstructors.Value;
+            return (new Typefaces(CertificateFonts.LatinFamily), new Typefaces(CertificateFonts.Family));
+        });
     }
 
     /// <summary>The sizes and weights a certificate uses, all in one family.</summary>
@@ -91,7 +96,6 @@ public sealed class CertificateRenderer
             }
 
             GlobalFontSettings.FontResolver ??= new CertificateFonts();
-            KeepReflectionWarm();
             _initialised = true;
         }
     }
@@ -104,16 +108,19 @@ public sealed class CertificateRenderer
     /// certificate compiled it all again: a steady stream of compilation on every core. Holding one
     /// constructor of each PDFsharp type keeps that knowledge for the life of the process.
     /// </summary>
-    private static void KeepReflectionWarm()
+    private static List<ConstructorInfo> KeepReflectionWarm()
     {
         const BindingFlags any = BindingFlags.Instance | BindingFlags.Public | BindingFlags.NonPublic;
+        var constructors = new List<ConstructorInfo>();
         foreach (var type in typeof(PdfDocument).Assembly.GetTypes())
         {
             if (type.IsClass && !type.IsGenericTypeDefinition && type.GetConstructors(any).FirstOrDefault() is { } constructor)
             {
-                PdfSharpConstructors.Add(constructor);
+                constructors.Add(constructor);
             }
         }
+
+        return constructors;
     }
 
     public byte[] Render(CertificateDetails d)
