@@ -17,7 +17,12 @@ public sealed class SensitiveResponseAttribute : Attribute;
 /// on its natural key (an enrolment's identity, an event's key), so running it again changes nothing;
 /// a reservation left behind by a request that died is taken over after <see cref="AbandonedAfter"/>.
 /// </summary>
-public sealed class IdempotencyMiddleware(RequestDelegate next)
+/// <remarks>
+/// Its services come through the constructor (they are all singletons): with services as
+/// <c>InvokeAsync</c> parameters, building the pipeline compiles an expression tree, the first in the
+/// process, which a cold start pays before it can answer.
+/// </remarks>
+public sealed class IdempotencyMiddleware(RequestDelegate next, IWorkflowStore store, TimeProvider clock, IProblemDetailsService problems)
 {
     public const string Header = "Idempotency-Key";
     private const int MaxKeyLength = 255;
@@ -25,7 +30,7 @@ public sealed class IdempotencyMiddleware(RequestDelegate next)
     /// <summary>A reservation still without a response after this long belongs to a request that died.</summary>
     public static readonly TimeSpan AbandonedAfter = TimeSpan.FromMinutes(5);
 
-    public async Task InvokeAsync(HttpContext http, IWorkflowStore store, TimeProvider clock, IProblemDetailsService problems)
+    public async Task InvokeAsync(HttpContext http)
     {
         if (!HttpMethods.IsPost(http.Request.Method) ||
             !http.Request.Headers.TryGetValue(Header, out var values) ||
