@@ -151,6 +151,17 @@ public sealed class PostgresStoreTests
     }
 
     [Fact]
+    public async Task stored_xapi_statements_are_indexed_only_by_their_id_which_is_how_they_are_looked_up()
+    {
+        await using var database = await EmptyDatabase.CreateAsync();
+        await using var store = new PostgresStore(database.ConnectionString);
+        await store.MigrateAsync(CancellationToken.None);
+        // Every index is written for every statement stored; only the primary key's is ever read.
+        Assert.Equal("xapi_statements_pkey",
+            TestStore.Text(database.ConnectionString, "SELECT string_agg(indexname, ',') FROM pg_indexes WHERE tablename = 'xapi_statements'"));
+    }
+
+    [Fact]
     public async Task migrating_a_migrated_database_again_changes_nothing()
     {
         await using var database = await EmptyDatabase.CreateAsync();

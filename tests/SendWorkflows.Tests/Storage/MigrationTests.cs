@@ -26,6 +26,22 @@ public sealed class MigrationTests
     }
 
     [Fact]
+    public async Task stored_xapi_statements_are_indexed_only_by_their_id_which_is_how_they_are_looked_up()
+    {
+        var dir = Directory.CreateTempSubdirectory("sendworkflows-migrate-").FullName;
+        var db = Path.Combine(dir, "store.db");
+        await using (var store = new SqliteStore($"Data Source={db}"))
+        {
+            await store.MigrateAsync(CancellationToken.None);
+        }
+
+        // Every index is written for every statement stored; only the primary key's is ever read.
+        Assert.Equal("sqlite_autoindex_xapi_statements_1",
+            SqliteFile.Text(db, "SELECT group_concat(name) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'xapi_statements'"));
+        Directory.Delete(dir, recursive: true);
+    }
+
+    [Fact]
     public async Task the_migrate_command_creates_the_schema_and_exits()
     {
         var dir = Directory.CreateTempSubdirectory("sendworkflows-migrate-").FullName;
