@@ -7,17 +7,24 @@ namespace SendWorkflows.Tests.Storage;
 
 public sealed class MigrationTests
 {
-    [Fact]
-    public async Task migrating_twice_applies_each_migration_once()
+    /// <summary>A new SQLite file in a folder of its own, migrated this many times.</summary>
+    private static async Task<(string Dir, string Db)> MigratedFileAsync(int times)
     {
         var dir = Directory.CreateTempSubdirectory("sendworkflows-migrate-").FullName;
         var db = Path.Combine(dir, "store.db");
-        await using (var store = new SqliteStore($"Data Source={db}"))
+        await using var store = new SqliteStore($"Data Source={db}");
+        for (var i = 0; i < times; i++)
         {
-            await store.MigrateAsync(CancellationToken.None);
             await store.MigrateAsync(CancellationToken.None);
         }
 
+        return (dir, db);
+    }
+
+    [Fact]
+    public async Task migrating_twice_applies_each_migration_once()
+    {
+        var (dir, db) = await MigratedFileAsync(times: 2);
         var expected = MigrationScripts.For("sqlite").Count();
         Assert.True(expected >= 1);
         Assert.Equal(expected, SqliteFile.Long(db, "SELECT COUNT(*) FROM schema_migrations"));
@@ -28,13 +35,7 @@ public sealed class MigrationTests
     [Fact]
     public async Task stored_xapi_statements_are_indexed_only_by_their_id_which_is_how_they_are_looked_up()
     {
-        var dir = Directory.CreateTempSubdirectory("sendworkflows-migrate-").FullName;
-        var db = Path.Combine(dir, "store.db");
-        await using (var store = new SqliteStore($"Data Source={db}"))
-        {
-            await store.MigrateAsync(CancellationToken.None);
-        }
-
+        var (dir, db) = await MigratedFileAsync(times: 1);
         // Every index is written for every statement stored; only the primary key's is ever read.
         Assert.Equal("sqlite_autoindex_xapi_statements_1",
             SqliteFile.Text(db, "SELECT group_concat(name) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'xapi_statements'"));
