@@ -27,8 +27,10 @@ if (args.Length > 0 && args[0] == "migrate")
     return;
 }
 
+// Migrations, the bundled programme and the first admin key run while the pipeline is built and the
+// host binds its port; it answers its first request, and reports itself started, once they are done.
+app.InitialiseWhileStarting();
 app.UseSendWorkflows();
-await app.InitialiseAsync();
 await app.RunAsync();
 
 /// <summary>The entry point, visible to the integration tests' WebApplicationFactory.</summary>

@@ -133,8 +133,12 @@ public sealed class WorkflowPump(
     }
 }
 
-/// <summary>The standalone loop: a pass every <see cref="WorkflowOptions.TickInterval"/>, or at once when new work is written.</summary>
-public sealed class WorkflowLoop(WorkflowPump pump, WorkSignal signal, TimeProvider clock, IOptions<WorkflowOptions> options, ILogger<WorkflowLoop> logger)
+/// <summary>
+/// The standalone loop: a pass every <see cref="WorkflowOptions.TickInterval"/>, or at once when new work is written.
+/// The pump, and everything it sends with, is made once the loop runs, not when the host makes its
+/// hosted services: deployed, the loop is off and the timer's first tick makes it.
+/// </summary>
+public sealed class WorkflowLoop(IServiceProvider services, WorkSignal signal, StartUpGate startUp, TimeProvider clock, IOptions<WorkflowOptions> options, ILogger<WorkflowLoop> logger)
     : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -147,6 +151,17 @@ public sealed class WorkflowLoop(WorkflowPump pump, WorkSignal signal, TimeProvi
         // Let the host finish starting first: the store's calls complete synchronously, so without
         // this the first pass would run inside start-up and delay the first request.
         await Task.Yield();
+        try
+        {
+            // Not before migrations have run; if start-up's work failed, the host is stopping with its error.
+            await startUp.Ready.WaitAsync(stoppingToken);
+        }
+        catch (Exception) when (startUp.Ready.IsFaulted || stoppingToken.IsCancellationRequested)
+        {
+            return;
+        }
+
+        var pump = services.GetRequiredService<WorkflowPump>();
         while (!stoppingToken.IsCancellationRequested)
         {
             try
