@@ -31,7 +31,22 @@ if (args.Length > 0 && args[0] == "migrate")
 // host binds its port; it answers its first request, and reports itself started, once they are done.
 app.InitialiseWhileStarting();
 app.UseSendWorkflows();
-await app.RunAsync();
+try
+{
+    await app.StartAsync();
+}
+catch
+{
+    // The host did not start (a setting refused, the port taken, or start-up's work failed). That work
+    // may still be running: let it end before the services it uses are disposed, so the error that
+    // stops the process is the one that made the start fail.
+    await app.Services.GetRequiredService<StartUpGate>().Ready.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+    await app.DisposeAsync();
+    throw;
+}
+
+await app.WaitForShutdownAsync();
+await app.DisposeAsync();
 
 /// <summary>The entry point, visible to the integration tests' WebApplicationFactory.</summary>
 public partial class Program;
