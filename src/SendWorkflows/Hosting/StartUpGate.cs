@@ -3,7 +3,7 @@ namespace SendWorkflows.Hosting;
 /// <summary>
 /// Lets start-up's own work (migrations, the bundled programme, the first admin key) run on one core
 /// while the host builds its pipeline and binds its port on the other, and keeps everything that
-/// needs that work behind it: requests wait for it at the front of the pipeline, the background loop
+/// needs that work behind it: requests wait for it just after routing, the background loop
 /// waits before its first pass, and the host does not report itself started until it is done. If it
 /// fails, the host's start fails with its exception, as it would have had it run first.
 /// </summary>
@@ -25,8 +25,8 @@ public sealed class StartUpGate : IHostedLifecycleService
     }
 
     /// <summary>
-    /// The first middleware: a request that arrives while start-up's work is still running waits for
-    /// it; if that work failed, the request gets a 503 while the host stops.
+    /// Middleware: a request that arrives while start-up's work is still running waits for it; if that
+    /// work failed, the request gets a 503 while the host stops.
     /// </summary>
     public async Task HoldUntilReadyAsync(HttpContext context, RequestDelegate next)
     {
