@@ -59,7 +59,7 @@ public static class AppSetup
         services.Configure<DigestOptions>(configuration.GetSection("Digest"));
         services.Configure<WebhookOptions>(configuration.GetSection("Webhooks"));
 
-        services.AddSingleton<IWorkflowStore>(_ => CreateStore(configuration));
+        services.AddSingleton<IWorkflowStore>(sp => CreateStore(configuration, sp));
         services.AddHttpClient(SendGridTransport.HttpClientName, client => client.Timeout = TimeSpan.FromSeconds(30));
         services.AddSingleton<IEmailTransport>(sp => CreateTransport(configuration, sp));
         services.AddHttpClient(WebhookSender.HttpClientName)
@@ -157,13 +157,13 @@ public static class AppSetup
         }
     }
 
-    private static IWorkflowStore CreateStore(IConfiguration configuration)
+    private static IWorkflowStore CreateStore(IConfiguration configuration, IServiceProvider services)
     {
         var provider = configuration["Storage:Provider"] ?? "sqlite";
         var connectionString = configuration["Storage:ConnectionString"];
         return provider.ToLowerInvariant() switch
         {
-            "sqlite" => new SqliteStore(connectionString ?? "Data Source=data/sendworkflows.db"),
+            "sqlite" => new SqliteStore(connectionString ?? "Data Source=data/sendworkflows.db", services.GetService<ILogger<SqliteStore>>()),
             "postgres" => new PostgresStore(connectionString
                 ?? throw new InvalidOperationException("Storage:Provider is postgres but Storage:ConnectionString is not set (Host=…;Database=…;Username=…;Password=…).")),
             _ => throw new InvalidOperationException($"Storage:Provider '{provider}' is not supported; use 'sqlite' or 'postgres'."),

@@ -59,7 +59,8 @@ public static class RawSqlite
 
     /// <summary>
     /// The embedded limit for what a batch of xAPI completions has to read and write, measured in the
-    /// service's own database file once the service has stopped, with the service's pragmas and SQL: per
+    /// service's own database file once the service has stopped, with the service's pragmas, SQL and
+    /// checkpoints (<see cref="SendWorkflows.Storage.WalCheckpointer"/>, beside the loop as beside the service's writer): per
     /// batch, the statement ids looked up in one query; per statement, its enrolment read by id, its event
     /// key checked, the enrolment's state written back (the same text, as long as before), the event and
     /// the statement inserted; one commit per batch. Every value is made before the batch starts: no
@@ -72,6 +73,7 @@ public static class RawSqlite
         using var connection = new SqliteConnection($"Data Source={databasePath};Pooling=false");
         connection.Open();
         Execute(connection, SendWorkflows.Storage.SqliteStore.WriterPragmas);
+        using var checkpointer = new SendWorkflows.Storage.WalCheckpointer(connection.ConnectionString);
         string payload, keyStem;
         using (var sample = connection.CreateCommand())
         {
@@ -115,6 +117,7 @@ public static class RawSqlite
             var ids = System.Text.Json.JsonSerializer.Serialize(items.Select(s => s.Id));
             var clock = Stopwatch.StartNew();
             var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+            checkpointer.RestartIfLong(connection);
             using (var tx = connection.BeginTransaction(deferred: false))
             {
                 foreach (var command in new[] { find, read, keyStored, update, append, insert })
@@ -173,6 +176,7 @@ public static class RawSqlite
                 }
 
                 tx.Commit();
+                checkpointer.Committed();
             }
 
             elapsed += clock.Elapsed;
