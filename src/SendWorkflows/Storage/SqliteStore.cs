@@ -193,7 +193,7 @@ public sealed class SqliteStore : IWorkflowStore, IAsyncDisposable
                 try
                 {
                     await group.CommitAsync();
-                    _checkpointer?.Committed();
+                    _checkpointer?.Committed(WalCheckpointer.PagesWritten(_writer!));
                     foreach (var member in members)
                     {
                         member.TrySetResult();

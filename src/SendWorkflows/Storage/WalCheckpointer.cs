@@ -13,8 +13,11 @@ namespace SendWorkflows.Storage;
 /// threshold runs the checkpoint itself, and every writer waiting on it waits too: in a file of
 /// 1,000,000 enrolments a batch of xAPI statements changes ~5,000 pages, and the checkpoint's copy and
 /// two syncs took about as long as the batch. Here the writer runs with <c>wal_autocheckpoint=0</c> and
-/// calls <see cref="Committed"/> after each commit; this thread then checkpoints in PASSIVE mode, which
-/// copies what it can without taking the write lock, while the writer goes on appending.
+/// calls <see cref="Committed"/> after each commit with the pages it wrote; once
+/// <see cref="CheckpointAfterFrames"/> pages have gathered (SQLite's own threshold was set to the same),
+/// this thread checkpoints in PASSIVE mode, which copies what it can without taking the write lock,
+/// while the writer goes on appending. Small commits are therefore checkpointed together, as SQLite
+/// would: a checkpoint after every one would sync the file hundreds of times a second.
 /// </para>
 /// <para>
 /// A PASSIVE checkpoint never makes the log start again from its beginning while commits keep coming,
@@ -32,10 +35,15 @@ namespace SendWorkflows.Storage;
 /// </remarks>
 internal sealed class WalCheckpointer : IDisposable
 {
+    /// <summary>Pages written to the log (~40 MB of 4 KB pages) after which a checkpoint runs.</summary>
+    internal const long CheckpointAfterFrames = 10_000;
+
     /// <summary>Pages in the log (~128 MB of 4 KB pages) after which the writer has it started again.</summary>
     internal const long RestartAfterFrames = 32_768;
 
+    private readonly long _checkpointAfterFrames;
     private readonly long _restartAfterFrames;
+    private long _framesSinceCheckpoint;
     private readonly string _connectionString;
     private readonly ILogger? _log;
     private readonly SemaphoreSlim _oneAtATime = new(1, 1);
@@ -46,8 +54,10 @@ internal sealed class WalCheckpointer : IDisposable
     private long _checkpoints;
     private long _restarts;
 
-    public WalCheckpointer(string connectionString, ILogger? log = null, long restartAfterFrames = RestartAfterFrames)
+    public WalCheckpointer(string connectionString, ILogger? log = null,
+        long checkpointAfterFrames = CheckpointAfterFrames, long restartAfterFrames = RestartAfterFrames)
     {
+        _checkpointAfterFrames = checkpointAfterFrames;
         _restartAfterFrames = restartAfterFrames;
         _connectionString = new SqliteConnectionStringBuilder(connectionString) { Pooling = false }.ToString();
         _log = log;
@@ -61,12 +71,31 @@ internal sealed class WalCheckpointer : IDisposable
     /// <summary>Times the log was started again from its beginning.</summary>
     public long Restarts => Interlocked.Read(ref _restarts);
 
-    /// <summary>Pages in the log at the last checkpoint.</summary>
+    /// <summary>Pages in the log: as the last checkpoint found it, plus what was written since.</summary>
     public long FramesInLog => Interlocked.Read(ref _framesInLog);
 
-    /// <summary>Tells the thread that a commit added to the log. Cheap, and never waits.</summary>
-    public void Committed()
+    /// <summary>
+    /// Pages the connection has written since the last call (to the log, in WAL mode): SQLite's
+    /// <c>SQLITE_DBSTATUS_CACHE_WRITE</c>, read and reset (https://sqlite.org/c3ref/c_dbstatus_options.html).
+    /// </summary>
+    public static long PagesWritten(SqliteConnection connection)
     {
+        SQLitePCL.raw.sqlite3_db_status(connection.Handle, SQLitePCL.raw.SQLITE_DBSTATUS_CACHE_WRITE, out var written, out _, 1);
+        return written;
+    }
+
+    /// <summary>
+    /// Tells the thread that a commit wrote <paramref name="pages"/> pages to the log (see
+    /// <see cref="PagesWritten"/>). Cheap, and never waits. Returns whether a checkpoint was asked for.
+    /// </summary>
+    public bool Committed(long pages)
+    {
+        Interlocked.Add(ref _framesInLog, pages);
+        if (Interlocked.Add(ref _framesSinceCheckpoint, pages) < _checkpointAfterFrames)
+        {
+            return false;
+        }
+
         if (_committed.CurrentCount == 0)
         {
             try
@@ -78,6 +107,8 @@ internal sealed class WalCheckpointer : IDisposable
                 // Another commit signalled at the same moment: one checkpoint covers both.
             }
         }
+
+        return true;
     }
 
     /// <summary>
@@ -134,6 +165,7 @@ internal sealed class WalCheckpointer : IDisposable
                         connection.Open();
                     }
 
+                    Interlocked.Exchange(ref _framesSinceCheckpoint, 0);
                     var (_, log, _) = Checkpoint(connection, "PASSIVE");
                     Interlocked.Exchange(ref _framesInLog, Math.Max(log, 0));
                     Interlocked.Increment(ref _checkpoints);

@@ -176,7 +176,7 @@ public static class RawSqlite
                 }
 
                 tx.Commit();
-                checkpointer.Committed();
+                checkpointer.Committed(SendWorkflows.Storage.WalCheckpointer.PagesWritten(connection));
             }
 
             elapsed += clock.Elapsed;

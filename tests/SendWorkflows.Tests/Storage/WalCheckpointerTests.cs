@@ -23,8 +23,8 @@ public sealed class WalCheckpointerTests
         Commit(writer, 0);
         Assert.Equal(before, new FileInfo(db).Length); // the writer's own checkpoints are off: the pages are only in the log
 
-        using var checkpointer = new WalCheckpointer($"Data Source={db}");
-        checkpointer.Committed();
+        using var checkpointer = new WalCheckpointer($"Data Source={db}", checkpointAfterFrames: 1);
+        checkpointer.Committed(WalCheckpointer.PagesWritten(writer));
         await Until(() => checkpointer.Checkpoints >= 1);
 
         Assert.True(new FileInfo(db).Length >= before + RowsPerCommit * 1000,
@@ -33,11 +33,33 @@ public sealed class WalCheckpointerTests
     }
 
     [Fact]
+    public async Task small_commits_are_checkpointed_together_once_enough_pages_have_gathered()
+    {
+        var db = NewDatabase();
+        using var writer = OpenWriter(db);
+        WalCheckpointer.PagesWritten(writer); // counts from here
+        var before = new FileInfo(db).Length;
+        using var checkpointer = new WalCheckpointer($"Data Source={db}", checkpointAfterFrames: 25);
+        var asked = new List<bool>();
+        for (var i = 0; i < 3; i++)
+        {
+            Commit(writer, i);
+            var pages = WalCheckpointer.PagesWritten(writer);
+            Assert.InRange(pages, 10, 14); // forty rows of ~1 KB, and the pages above them
+            asked.Add(checkpointer.Committed(pages));
+        }
+
+        Assert.Equal([false, false, true], asked);
+        await Until(() => checkpointer.Checkpoints == 1);
+        Assert.True(new FileInfo(db).Length >= before + 3 * RowsPerCommit * 1000, "the one checkpoint copied all three commits into the file");
+    }
+
+    [Fact]
     public async Task a_long_log_that_checkpoints_could_not_finish_is_started_again_before_the_next_commit()
     {
         var db = NewDatabase();
         using var writer = OpenWriter(db);
-        using var checkpointer = new WalCheckpointer($"Data Source={db}", restartAfterFrames: 15);
+        using var checkpointer = new WalCheckpointer($"Data Source={db}", checkpointAfterFrames: 1, restartAfterFrames: 15);
         await LeaveTheLogPartlyCopiedAsync(db, writer, checkpointer, whileReading: () => { });
         Assert.True(checkpointer.FramesInLog >= 15, $"{checkpointer.FramesInLog} pages in the log");
 
@@ -56,7 +78,7 @@ public sealed class WalCheckpointerTests
     {
         var db = NewDatabase();
         using var writer = OpenWriter(db);
-        using var checkpointer = new WalCheckpointer($"Data Source={db}", restartAfterFrames: 15);
+        using var checkpointer = new WalCheckpointer($"Data Source={db}", checkpointAfterFrames: 1, restartAfterFrames: 15);
         await LeaveTheLogPartlyCopiedAsync(db, writer, checkpointer, whileReading: () =>
         {
             // The reader's snapshot still needs the log, so the writer is not held up waiting for it.
@@ -86,7 +108,7 @@ public sealed class WalCheckpointerTests
         }
 
         Commit(writer, 1);
-        checkpointer.Committed();
+        checkpointer.Committed(WalCheckpointer.PagesWritten(writer));
         await Until(() => checkpointer.Checkpoints >= 1);
         whileReading();
         snapshot.Commit();
@@ -111,15 +133,18 @@ public sealed class WalCheckpointerTests
         var store = new SqliteStore($"Data Source={db}");
         await store.MigrateAsync(CancellationToken.None);
         var afterMigrations = new FileInfo(db).Length;
-        for (var i = 0; i < 200; i++)
+        // 60 commits of ~200 pages: more than the pages after which a checkpoint runs.
+        const int commits = 60, bytes = 800_000;
+        Assert.True(commits * bytes / 4096 > WalCheckpointer.CheckpointAfterFrames);
+        for (var i = 0; i < commits; i++)
         {
             await using var tx = await store.BeginAsync(CancellationToken.None);
-            await tx.InsertClientAsync(new ApiClient(Guid.NewGuid(), $"client {i} {new string('x', 2000)}", ["lms"], DateTimeOffset.UnixEpoch, null), $"hash-{i}");
+            await tx.InsertClientAsync(new ApiClient(Guid.NewGuid(), $"client {i} {new string('x', bytes)}", ["lms"], DateTimeOffset.UnixEpoch, null), $"hash-{i}");
             await tx.CommitAsync();
         }
 
         // The writer runs with SQLite's own checkpoints off; only the store's checkpoints thread grows the file.
-        await Until(() => new FileInfo(db).Length > afterMigrations + 200 * 2000);
+        await Until(() => new FileInfo(db).Length > afterMigrations + commits * bytes / 2);
         await store.DisposeAsync();
         SqliteConnection.ClearAllPools();
 
@@ -128,7 +153,7 @@ public sealed class WalCheckpointerTests
         check.Open();
         using var count = check.CreateCommand();
         count.CommandText = "SELECT COUNT(*) FROM api_clients";
-        Assert.Equal(200, Convert.ToInt32(count.ExecuteScalar()));
+        Assert.Equal(commits, Convert.ToInt32(count.ExecuteScalar()));
     }
 
     private static string NewDatabase(bool migrate = true)
