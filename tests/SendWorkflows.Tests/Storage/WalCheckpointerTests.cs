@@ -1,5 +1,4 @@
 using Microsoft.Data.Sqlite;
-using SendWorkflows.Clients;
 using SendWorkflows.Storage;
 
 namespace SendWorkflows.Tests.Storage;
