@@ -133,7 +133,7 @@ public sealed class OutboxDispatcher(
         {
             if (ct.IsCancellationRequested)
             {
-                break; // shutting down: what was done is recorded below; the rest waits out its lease
+                break; // out of budget or shutting down: what was done is recorded below; the rest is let go
             }
 
             try
@@ -221,13 +221,14 @@ public sealed class OutboxDispatcher(
                 }
             }
 
-            if (slowDownUntil is { } until)
+            // What this pass claimed but did not settle: the rest of the pass when the provider asked to
+            // slow down waits until it is ready; what the tick's budget or a shutdown cut off is let go
+            // now, for the next pass (here or on another instance), rather than held for the whole lease.
+            // The lease only covers an instance that dies mid-pass.
+            var settled = outcomes.Select(o => o.Item.Id).Concat(cancelled.Select(c => c.Item.Id)).ToHashSet();
+            foreach (var item in claimed.Where(c => !settled.Contains(c.Id)))
             {
-                var settled = outcomes.Select(o => o.Item.Id).Concat(cancelled.Select(c => c.Item.Id)).ToHashSet();
-                foreach (var item in claimed.Where(c => !settled.Contains(c.Id)))
-                {
-                    await tx.PostponeAsync(item.Id, until);
-                }
+                await tx.PostponeAsync(item.Id, slowDownUntil ?? finishedAt);
             }
 
             await tx.CommitAsync();
@@ -321,7 +322,7 @@ public sealed class OutboxDispatcher(
                     slowDownUntil ??= e.RetryAt;
                     break;
                 case OperationCanceledException when ct.IsCancellationRequested:
-                    break; // shutting down, not attempted: it waits out its lease
+                    break; // out of budget or shutting down, not attempted: it is let go for the next pass
                 case PermanentDeliveryException e:
                     outcomes.Add((sending[i], $"refused for good: {e.Message}", true));
                     break;
