@@ -15,13 +15,6 @@ public interface IWorkflowStore
     /// <summary>Starts a write transaction. Dispose without <see cref="IStoreTransaction.CommitAsync"/> to roll back.</summary>
     Task<IStoreTransaction> BeginAsync(CancellationToken ct);
 
-    /// <summary>
-    /// A consistent view of committed data to decide a batch on before its write begins (<see cref="IStoreSnapshot"/>),
-    /// for a store whose writes take turns (SQLite has one writer), so that a turn is spent only on writing.
-    /// Null from a store whose transactions do not wait for one another: there a batch reads inside its own.
-    /// </summary>
-    Task<IStoreSnapshot?> BeginSnapshotAsync(CancellationToken ct);
-
     Task<StoredEnrolment?> GetEnrolmentAsync(Guid id, CancellationToken ct);
 
     /// <summary>
@@ -144,41 +137,21 @@ public interface IWorkflowStore
     Task<StoredProgressSummary> ProgressSummaryAsync(IReadOnlyCollection<string> reminderTemplates, CancellationToken ct);
 }
 
-/// <summary>
-/// The reads a batch of xAPI statements is decided on. A <see cref="IStoreTransaction"/> makes them
-/// inside the write (locked, where a store locks what a transaction reads); an <see cref="IStoreSnapshot"/>
-/// makes them before it, from one consistent view of what is committed.
-/// </summary>
-public interface IBatchReads
+/// <summary>One atomic unit of writes: a state change, its event and its effects commit together or not at all.</summary>
+public interface IStoreTransaction : IAsyncDisposable
 {
+    Task<StoredEnrolment?> GetEnrolmentAsync(Guid id);
+    Task<Guid?> FindEnrolmentIdAsync(string programmeId, string schoolUrn, string externalId);
+
     /// <summary>
     /// In one read, the enrolments with these ids and every enrolment of these people (by school and
-    /// externalId), each once, as <see cref="IStoreTransaction.GetEnrolmentAsync(Guid)"/> would read them
-    /// (and, where a store locks what a transaction reads, locked in one order).
+    /// externalId), each once, as <see cref="GetEnrolmentAsync(Guid)"/> would read them (and, where a
+    /// store locks what a transaction reads, locked in one order).
     /// </summary>
     Task<IReadOnlyList<StoredEnrolment>> GetEnrolmentsAsync(IReadOnlyCollection<Guid> ids, IReadOnlyCollection<(string SchoolUrn, string ExternalId)> people);
 
     /// <summary>Those of these events (by enrolment and event key) that are already stored.</summary>
     Task<IReadOnlySet<(Guid EnrolmentId, string Key)>> StoredEventKeysAsync(IReadOnlyCollection<(Guid EnrolmentId, string Key)> keys);
-
-    /// <summary>Those of these xAPI statement ids that are already stored, with what they are compared by.</summary>
-    Task<IReadOnlyList<StoredXapiStatement>> FindXapiStatementsAsync(IReadOnlyCollection<Guid> ids);
-
-    Task<LiveSession?> GetSessionAsync(string id);
-}
-
-/// <summary>
-/// Reads from one consistent view of what was committed when it began, without taking the writer and
-/// without locking anything: what is decided from it is written later with version checks, which
-/// fail if anything it read has changed since.
-/// </summary>
-public interface IStoreSnapshot : IBatchReads, IAsyncDisposable;
-
-/// <summary>One atomic unit of writes: a state change, its event and its effects commit together or not at all.</summary>
-public interface IStoreTransaction : IBatchReads, IAsyncDisposable
-{
-    Task<StoredEnrolment?> GetEnrolmentAsync(Guid id);
-    Task<Guid?> FindEnrolmentIdAsync(string programmeId, string schoolUrn, string externalId);
 
     /// <summary>
     /// Writes a batch of decisions made in memory: every new state if its stored version is still the
@@ -238,6 +211,7 @@ public interface IStoreTransaction : IBatchReads, IAsyncDisposable
     /// </summary>
     Task<int> InsertProgrammeVersionAsync(string id, string document, DateTimeOffset now);
 
+    Task<LiveSession?> GetSessionAsync(string id);
     Task UpsertSessionAsync(LiveSession session, DateTimeOffset now);
     Task<int> CountActiveBookingsAsync(string sessionId);
 
@@ -291,14 +265,14 @@ public interface IStoreTransaction : IBatchReads, IAsyncDisposable
     /// <summary>The person's enrolments on every programme, by school and their id in the school's systems.</summary>
     Task<IReadOnlyList<Guid>> FindEnrolmentIdsAsync(string schoolUrn, string externalId);
 
+    /// <summary>Those of these xAPI statement ids that are already stored, with what they are compared by.</summary>
+    Task<IReadOnlyList<StoredXapiStatement>> FindXapiStatementsAsync(IReadOnlyCollection<Guid> ids);
+
     /// <summary>Stores an xAPI statement; false when one with its id is already stored.</summary>
     Task<bool> InsertXapiStatementAsync(XapiStatementRecord statement);
 
-    /// <summary>
-    /// Stores xAPI statements and returns how many were stored; one whose id is already stored (or
-    /// comes earlier in the list) is skipped, so a count short of the list's says another request stored it first.
-    /// </summary>
-    Task<int> InsertXapiStatementsAsync(IReadOnlyList<XapiStatementRecord> statements);
+    /// <summary>Stores xAPI statements; one whose id is already stored (or comes earlier in the list) is skipped.</summary>
+    Task InsertXapiStatementsAsync(IReadOnlyList<XapiStatementRecord> statements);
 
     Task<int> CountWebhookSubscriptionsAsync(Guid clientId);
 

@@ -128,12 +128,6 @@ public sealed class PostgresStore : IWorkflowStore, IAsyncDisposable
         }
     }
 
-    /// <summary>
-    /// None: transactions here do not wait for one another to read, and a batch's reads inside its own
-    /// transaction lock its rows in one order, which an UPDATE decided on a snapshot would not.
-    /// </summary>
-    public Task<IStoreSnapshot?> BeginSnapshotAsync(CancellationToken ct) => Task.FromResult<IStoreSnapshot?>(null);
-
     private async Task<T> ReadAsync<T>(Func<NpgsqlConnection, Task<T>> query, CancellationToken ct)
     {
         await using var connection = await _dataSource.OpenConnectionAsync(ct);
@@ -1180,7 +1174,7 @@ public sealed class PostgresStore : IWorkflowStore, IAsyncDisposable
                 new { s.Id, s.EnrolmentId, s.Verb, s.ContentHash, occurredAt = Ms(s.OccurredAt), s.Statement, s.ClientId, storedAt = Ms(s.StoredAt) },
                 transaction) == 1;
 
-        public Task<int> InsertXapiStatementsAsync(IReadOnlyList<XapiStatementRecord> statements) =>
+        public Task InsertXapiStatementsAsync(IReadOnlyList<XapiStatementRecord> statements) =>
             connection.ExecuteAsync(
                 """
                 INSERT INTO xapi_statements (id, enrolment_id, verb, content_hash, occurred_at, statement, client_id, stored_at)

@@ -225,21 +225,6 @@ public sealed class SqliteStore : IWorkflowStore, IAsyncDisposable
         return connection;
     }
 
-    public async Task<IStoreSnapshot?> BeginSnapshotAsync(CancellationToken ct)
-    {
-        var connection = await OpenAsync(ct);
-        try
-        {
-            // Deferred: a read transaction, which takes its snapshot at its first read and never takes the write lock.
-            return new Snapshot(connection, connection.BeginTransaction(deferred: true));
-        }
-        catch
-        {
-            await connection.DisposeAsync();
-            throw;
-        }
-    }
-
     private async Task<T> ReadAsync<T>(Func<SqliteConnection, Task<T>> query, CancellationToken ct)
     {
         await using var connection = await OpenAsync(ct);
@@ -619,20 +604,25 @@ public sealed class SqliteStore : IWorkflowStore, IAsyncDisposable
                 new { schoolUrn }, tx)).Select(r => r.ToContact()).ToList();
     }
 
-    /// <summary>
-    /// The reads a batch is decided on (<see cref="IBatchReads"/>), on one connection and transaction: the
-    /// writer's, inside a unit of work, or a pooled reader's, for a snapshot.
-    /// </summary>
-    private abstract class BatchReads(SqliteConnection connection, SqliteTransaction transaction) : IBatchReads
+    /// <summary>One unit of work: a savepoint in the shared write transaction.</summary>
+    private sealed class WriteTransaction(SqliteStore store, SqliteConnection connection, SqliteTransaction transaction)
+        : IStoreTransaction
     {
+        private bool _ended;
+
         public SqliteConnection Connection => connection;
         public SqliteTransaction Transaction => transaction;
+
+        public Task<StoredEnrolment?> GetEnrolmentAsync(Guid id) => Sql.GetEnrolmentAsync(connection, transaction, id);
+
+        public Task<Guid?> FindEnrolmentIdAsync(string programmeId, string schoolUrn, string externalId) =>
+            Sql.FindEnrolmentIdAsync(connection, transaction, programmeId, schoolUrn, externalId);
 
         /// <summary>
         /// A statement prepared once and run for each row of a batch: on an in-process file a batch
         /// costs its rows' work, not a parse and plan per row.
         /// </summary>
-        protected SqliteCommand Prepared(string sql, params string[] parameters)
+        private SqliteCommand Prepared(string sql, params string[] parameters)
         {
             var command = connection.CreateCommand();
             command.Transaction = transaction;
@@ -646,7 +636,7 @@ public sealed class SqliteStore : IWorkflowStore, IAsyncDisposable
             return command;
         }
 
-        protected static object Db(object? value) => value ?? DBNull.Value;
+        private static object Db(object? value) => value ?? DBNull.Value;
 
         public Task<IReadOnlyList<StoredEnrolment>> GetEnrolmentsAsync(
             IReadOnlyCollection<Guid> ids, IReadOnlyCollection<(string SchoolUrn, string ExternalId)> people)
@@ -706,42 +696,6 @@ public sealed class SqliteStore : IWorkflowStore, IAsyncDisposable
 
             return Task.FromResult<IReadOnlySet<(Guid, string)>>(stored);
         }
-
-        public async Task<IReadOnlyList<StoredXapiStatement>> FindXapiStatementsAsync(IReadOnlyCollection<Guid> ids) =>
-            ids.Count == 0
-                ? []
-                : (await connection.QueryAsync<XapiStatementRow>(
-                    "SELECT id, content_hash AS ContentHash, occurred_at AS OccurredAt FROM xapi_statements WHERE id IN (SELECT value FROM json_each(@ids))",
-                    new { ids = JsonSerializer.Serialize(ids.Select(XapiId).Distinct()) }, transaction))
-                .Select(r => new StoredXapiStatement(Guid.Parse(r.Id), r.ContentHash, At(r.OccurredAt))).ToList();
-
-        public Task<LiveSession?> GetSessionAsync(string id) => Sql.GetSessionAsync(connection, transaction, id);
-    }
-
-    /// <summary>
-    /// A snapshot: a read transaction on a pooled connection, which sees what was committed when its
-    /// first read ran and nothing written after, and never waits for the writer.
-    /// </summary>
-    private sealed class Snapshot(SqliteConnection reader, SqliteTransaction read)
-        : BatchReads(reader, read), IStoreSnapshot
-    {
-        public async ValueTask DisposeAsync()
-        {
-            await Transaction.DisposeAsync();
-            await Connection.DisposeAsync();
-        }
-    }
-
-    /// <summary>One unit of work: a savepoint in the shared write transaction.</summary>
-    private sealed class WriteTransaction(SqliteStore store, SqliteConnection writer, SqliteTransaction group)
-        : BatchReads(writer, group), IStoreTransaction
-    {
-        private bool _ended;
-
-        public Task<StoredEnrolment?> GetEnrolmentAsync(Guid id) => Sql.GetEnrolmentAsync(Connection, Transaction, id);
-
-        public Task<Guid?> FindEnrolmentIdAsync(string programmeId, string schoolUrn, string externalId) =>
-            Sql.FindEnrolmentIdAsync(Connection, Transaction, programmeId, schoolUrn, externalId);
 
         public async Task<bool> SaveDecisionsAsync(DecisionBatch batch, DateTimeOffset now)
         {
@@ -803,7 +757,7 @@ public sealed class SqliteStore : IWorkflowStore, IAsyncDisposable
         }
 
         public async Task<bool> InsertEnrolmentAsync(EnrolmentState state, DateTimeOffset? nextWakeAt, DateTimeOffset now) =>
-            await Connection.ExecuteAsync(
+            await connection.ExecuteAsync(
                 """
                 INSERT INTO enrolments (id, programme_id, programme_version, school_urn, external_id, status, state, version, next_wake_at, created_at, updated_at)
                 VALUES (@id, @programmeId, @programmeVersion, @schoolUrn, @externalId, @status, @state, 1, @nextWakeAt, @now, @now)
@@ -814,7 +768,7 @@ public sealed class SqliteStore : IWorkflowStore, IAsyncDisposable
                     id = state.Id.ToString(), programmeId = state.ProgrammeId, programmeVersion = state.ProgrammeVersion,
                     schoolUrn = state.SchoolUrn, externalId = state.Staff.ExternalId, status = StatusName(state.Status),
                     state = JsonSerializer.Serialize(state, JsonBody.Options), nextWakeAt = Ms(nextWakeAt), now = Ms(now),
-                }, Transaction) == 1;
+                }, transaction) == 1;
 
         /// <summary>Row by row: statements on an in-process file cost microseconds, so there is nothing to batch.</summary>
         public async Task<IReadOnlySet<Guid>> InsertEnrolmentsAsync(IReadOnlyList<NewEnrolment> enrolments, DateTimeOffset now)
@@ -834,7 +788,7 @@ public sealed class SqliteStore : IWorkflowStore, IAsyncDisposable
         }
 
         public async Task<bool> UpdateEnrolmentAsync(EnrolmentState state, long expectedVersion, DateTimeOffset? nextWakeAt, DateTimeOffset now) =>
-            await Connection.ExecuteAsync(
+            await connection.ExecuteAsync(
                 """
                 UPDATE enrolments SET status = @status, state = @state, version = version + 1, next_wake_at = @nextWakeAt, updated_at = @now
                 WHERE id = @id AND version = @expectedVersion
@@ -843,7 +797,7 @@ public sealed class SqliteStore : IWorkflowStore, IAsyncDisposable
                 {
                     id = state.Id.ToString(), status = StatusName(state.Status), state = JsonSerializer.Serialize(state, JsonBody.Options),
                     expectedVersion, nextWakeAt = Ms(nextWakeAt), now = Ms(now),
-                }, Transaction) == 1;
+                }, transaction) == 1;
 
         /// <summary>
         /// Saves each decision as <see cref="IWorkflowStore.SaveDecisionAsync"/> would, inside this unit.
@@ -917,11 +871,11 @@ public sealed class SqliteStore : IWorkflowStore, IAsyncDisposable
         }
 
         public Task DeferWakeAsync(Guid id, DateTimeOffset until) =>
-            Connection.ExecuteAsync("UPDATE enrolments SET next_wake_at = @until WHERE id = @id",
-                new { id = id.ToString(), until = Ms(until) }, Transaction);
+            connection.ExecuteAsync("UPDATE enrolments SET next_wake_at = @until WHERE id = @id",
+                new { id = id.ToString(), until = Ms(until) }, transaction);
 
         public async Task<bool> AppendEventAsync(Guid enrolmentId, string key, WorkflowEvent evt, DateTimeOffset now) =>
-            await Connection.ExecuteAsync(
+            await connection.ExecuteAsync(
                 """
                 INSERT INTO enrolment_events (enrolment_id, event_key, type, payload, recorded_at)
                 VALUES (@enrolmentId, @key, @type, @payload, @now)
@@ -931,7 +885,7 @@ public sealed class SqliteStore : IWorkflowStore, IAsyncDisposable
                 {
                     enrolmentId = enrolmentId.ToString(), key, type = EventKeys.TypeName(evt),
                     payload = JsonSerializer.Serialize(evt, JsonBody.Options), now = Ms(now),
-                }, Transaction) == 1;
+                }, transaction) == 1;
 
         public Task EnqueueEffectsAsync(Guid? enrolmentId, IEnumerable<Effect> effects, DateTimeOffset now) =>
             EnqueueAsync(effects.Select(effect => (enrolmentId, effect)).ToList(), now);
@@ -990,7 +944,7 @@ public sealed class SqliteStore : IWorkflowStore, IAsyncDisposable
         }
 
         private async Task<IReadOnlyList<Guid>> SubscribersAsync(Published published) =>
-            (await Connection.QueryAsync<string>(
+            (await connection.QueryAsync<string>(
                 """
                 SELECT s.id FROM webhook_subscriptions s JOIN api_clients c ON c.id = s.client_id
                 WHERE s.disabled_at IS NULL AND c.revoked_at IS NULL
@@ -998,63 +952,65 @@ public sealed class SqliteStore : IWorkflowStore, IAsyncDisposable
                   AND ((' ' || c.scopes || ' ') LIKE '% admin %' OR instr(' ' || c.scopes || ' ', ' school:' || @schoolUrn || ' ') > 0)
                 ORDER BY s.id
                 """,
-                new { type = published.Type, schoolUrn = published.Data.SchoolUrn }, Transaction)).Select(Guid.Parse).ToList();
+                new { type = published.Type, schoolUrn = published.Data.SchoolUrn }, transaction)).Select(Guid.Parse).ToList();
 
         public Task<int> LatestCertificateVersionAsync(Guid enrolmentId) =>
-            Connection.ExecuteScalarAsync<int>("SELECT COALESCE(MAX(version), 0) FROM certificates WHERE enrolment_id = @enrolmentId",
-                new { enrolmentId = enrolmentId.ToString() }, Transaction);
+            connection.ExecuteScalarAsync<int>("SELECT COALESCE(MAX(version), 0) FROM certificates WHERE enrolment_id = @enrolmentId",
+                new { enrolmentId = enrolmentId.ToString() }, transaction);
 
         public async Task InsertCertificateAsync(StoredCertificate c)
         {
-            await Connection.ExecuteAsync(
+            await connection.ExecuteAsync(
                 "UPDATE certificates SET status = 'superseded' WHERE enrolment_id = @enrolmentId AND status = 'valid'",
-                new { enrolmentId = c.EnrolmentId.ToString() }, Transaction);
-            await Connection.ExecuteAsync(
+                new { enrolmentId = c.EnrolmentId.ToString() }, transaction);
+            await connection.ExecuteAsync(
                 """
                 INSERT INTO certificates (number, enrolment_id, version, school_urn, status, details, sha256, pdf, issued_at)
                 VALUES (@Number, @enrolmentId, @Version, @SchoolUrn, @Status, @Details, @Sha256, @Pdf, @issuedAt)
                 """,
                 new { c.Number, enrolmentId = c.EnrolmentId.ToString(), c.Version, c.SchoolUrn, c.Status, c.Details, c.Sha256, c.Pdf, issuedAt = Ms(c.IssuedAt) },
-                Transaction);
+                transaction);
         }
 
         public async Task<bool> RevokeCertificateAsync(string number, string reason, DateTimeOffset now) =>
-            await Connection.ExecuteAsync(
+            await connection.ExecuteAsync(
                 """
                 UPDATE certificates SET status = 'revoked', revoked_at = @now, revoked_reason = @reason
                 WHERE number = @number AND status = 'valid'
                 """,
-                new { number, reason, now = Ms(now) }, Transaction) == 1;
+                new { number, reason, now = Ms(now) }, transaction) == 1;
 
         public Task InsertClientAsync(ApiClient client, string keyHash) =>
-            Connection.ExecuteAsync(
+            connection.ExecuteAsync(
                 "INSERT INTO api_clients (id, name, key_hash, scopes, created_at) VALUES (@id, @name, @keyHash, @scopes, @createdAt) ON CONFLICT (key_hash) DO NOTHING",
                 new { id = client.Id.ToString(), name = client.Name, keyHash, scopes = string.Join(' ', client.Scopes), createdAt = Ms(client.CreatedAt) },
-                Transaction);
+                transaction);
 
         public async Task<bool> RevokeClientAsync(Guid id, DateTimeOffset now) =>
-            await Connection.ExecuteAsync(
+            await connection.ExecuteAsync(
                 "UPDATE api_clients SET revoked_at = @now WHERE id = @id AND revoked_at IS NULL",
-                new { id = id.ToString(), now = Ms(now) }, Transaction) == 1;
+                new { id = id.ToString(), now = Ms(now) }, transaction) == 1;
 
         public async Task<int> InsertProgrammeVersionAsync(string id, string document, DateTimeOffset now)
         {
-            var latest = (await Connection.QueryAsync<(int Version, string Definition)>(
-                "SELECT version, definition FROM programmes WHERE id = @id ORDER BY version DESC LIMIT 1", new { id }, Transaction)).ToList();
+            var latest = (await connection.QueryAsync<(int Version, string Definition)>(
+                "SELECT version, definition FROM programmes WHERE id = @id ORDER BY version DESC LIMIT 1", new { id }, transaction)).ToList();
             if (latest is [var same] && same.Definition == document)
             {
                 return same.Version;
             }
 
             var version = latest is [var previous] ? previous.Version + 1 : 1;
-            await Connection.ExecuteAsync(
+            await connection.ExecuteAsync(
                 "INSERT INTO programmes (id, version, definition, created_at) VALUES (@id, @version, @document, @now)",
-                new { id, version, document, now = Ms(now) }, Transaction);
+                new { id, version, document, now = Ms(now) }, transaction);
             return version;
         }
 
+        public Task<LiveSession?> GetSessionAsync(string id) => Sql.GetSessionAsync(connection, transaction, id);
+
         public Task UpsertSessionAsync(LiveSession s, DateTimeOffset now) =>
-            Connection.ExecuteAsync(
+            connection.ExecuteAsync(
                 """
                 INSERT INTO live_sessions (id, programme_id, title, starts_at, ends_at, location, capacity, created_at, updated_at)
                 VALUES (@Id, @ProgrammeId, @Title, @startsAt, @endsAt, @Location, @Capacity, @now, @now)
@@ -1063,139 +1019,147 @@ public sealed class SqliteStore : IWorkflowStore, IAsyncDisposable
                     capacity = excluded.capacity, updated_at = excluded.updated_at
                 """,
                 new { s.Id, s.ProgrammeId, s.Title, startsAt = Ms(s.StartsAt), endsAt = Ms(s.EndsAt), s.Location, s.Capacity, now = Ms(now) },
-                Transaction);
+                transaction);
 
-        public Task<int> CountActiveBookingsAsync(string sessionId) => Sql.CountActiveBookingsAsync(Connection, Transaction, sessionId);
+        public Task<int> CountActiveBookingsAsync(string sessionId) => Sql.CountActiveBookingsAsync(connection, transaction, sessionId);
 
         public async Task<IReadOnlyList<Guid>> ListBookedEnrolmentsAsync(string sessionId) =>
-            (await Connection.QueryAsync<string>(
+            (await connection.QueryAsync<string>(
                 "SELECT enrolment_id FROM session_bookings WHERE session_id = @sessionId AND status = 'booked' ORDER BY enrolment_id",
-                new { sessionId }, Transaction)).Select(Guid.Parse).ToList();
+                new { sessionId }, transaction)).Select(Guid.Parse).ToList();
 
         public Task<string?> GetBookingStatusAsync(string sessionId, Guid enrolmentId) =>
-            Connection.QuerySingleOrDefaultAsync<string?>(
+            connection.QuerySingleOrDefaultAsync<string?>(
                 "SELECT status FROM session_bookings WHERE session_id = @sessionId AND enrolment_id = @enrolmentId",
-                new { sessionId, enrolmentId = enrolmentId.ToString() }, Transaction);
+                new { sessionId, enrolmentId = enrolmentId.ToString() }, transaction);
 
         public Task SetBookingAsync(string sessionId, Guid enrolmentId, string status, DateTimeOffset now) =>
-            Connection.ExecuteAsync(
+            connection.ExecuteAsync(
                 """
                 INSERT INTO session_bookings (session_id, enrolment_id, status, updated_at) VALUES (@sessionId, @enrolmentId, @status, @now)
                 ON CONFLICT (session_id, enrolment_id) DO UPDATE SET status = excluded.status, updated_at = excluded.updated_at
                 """,
-                new { sessionId, enrolmentId = enrolmentId.ToString(), status, now = Ms(now) }, Transaction);
+                new { sessionId, enrolmentId = enrolmentId.ToString(), status, now = Ms(now) }, transaction);
 
         public async Task<bool> RecordDeliveryAsync(EmailDelivery d) =>
-            await Connection.ExecuteAsync(
+            await connection.ExecuteAsync(
                 """
                 INSERT INTO email_deliveries (event_id, enrolment_id, template, event, occurred_at, detail)
                 VALUES (@EventId, @enrolmentId, @Template, @Event, @occurredAt, @Detail)
                 ON CONFLICT (event_id) DO NOTHING
                 """,
-                new { d.EventId, enrolmentId = d.EnrolmentId?.ToString(), d.Template, d.Event, occurredAt = Ms(d.OccurredAt), d.Detail }, Transaction) == 1;
+                new { d.EventId, enrolmentId = d.EnrolmentId?.ToString(), d.Template, d.Event, occurredAt = Ms(d.OccurredAt), d.Detail }, transaction) == 1;
 
         public Task SuppressAsync(string email, string reason, string? detail, DateTimeOffset now) =>
-            Connection.ExecuteAsync(
+            connection.ExecuteAsync(
                 "INSERT INTO suppressions (email, reason, detail, created_at) VALUES (@email, @reason, @detail, @now) ON CONFLICT (email) DO NOTHING",
-                new { email = email.ToLowerInvariant(), reason, detail, now = Ms(now) }, Transaction);
+                new { email = email.ToLowerInvariant(), reason, detail, now = Ms(now) }, transaction);
 
         public async Task<IReadOnlyList<OutboxItem>> ClaimDueOutboxAsync(DateTimeOffset now, int limit, DateTimeOffset leaseUntil)
         {
-            var rows = (await Connection.QueryAsync<OutboxRow>(
+            var rows = (await connection.QueryAsync<OutboxRow>(
                 $"""
                  UPDATE outbox SET lease_until = @leaseUntil
                  WHERE id IN (SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= @now
                               AND (lease_until IS NULL OR lease_until <= @now) ORDER BY next_attempt_at LIMIT @limit)
                  RETURNING {Sql.OutboxColumns}
                  """,
-                new { now = Ms(now), limit, leaseUntil = Ms(leaseUntil) }, Transaction)).ToList();
+                new { now = Ms(now), limit, leaseUntil = Ms(leaseUntil) }, transaction)).ToList();
             return rows.OrderBy(r => r.Id).Select(r => r.ToItem()).ToList();
         }
 
         public Task MarkSentAsync(IReadOnlyCollection<long> ids, DateTimeOffset now) =>
             ids.Count == 0
                 ? Task.CompletedTask
-                : Connection.ExecuteAsync(
+                : connection.ExecuteAsync(
                     "UPDATE outbox SET status = 'sent', sent_at = @now, attempts = attempts + 1, lease_until = NULL, last_error = NULL WHERE id IN (SELECT value FROM json_each(@ids)) AND status = 'pending'",
-                    new { ids = JsonSerializer.Serialize(ids), now = Ms(now) }, Transaction);
+                    new { ids = JsonSerializer.Serialize(ids), now = Ms(now) }, transaction);
 
         public Task MarkFailedAsync(long id, int attempts, DateTimeOffset? retryAt, string error) =>
-            Connection.ExecuteAsync(
+            connection.ExecuteAsync(
                 """
                 UPDATE outbox SET attempts = @attempts, lease_until = NULL, last_error = @error,
                     status = CASE WHEN @retryAt IS NULL THEN 'dead' ELSE 'pending' END,
                     next_attempt_at = COALESCE(@retryAt, next_attempt_at)
                 WHERE id = @id AND status = 'pending'
                 """,
-                new { id, attempts, retryAt = Ms(retryAt), error }, Transaction);
+                new { id, attempts, retryAt = Ms(retryAt), error }, transaction);
 
         public Task MarkCancelledAsync(long id, string reason) =>
-            Connection.ExecuteAsync(
+            connection.ExecuteAsync(
                 "UPDATE outbox SET status = 'cancelled', lease_until = NULL, last_error = @reason, sent_at = NULL WHERE id = @id AND status = 'pending'",
-                new { id, reason }, Transaction);
+                new { id, reason }, transaction);
 
         public Task PostponeAsync(long id, DateTimeOffset notBefore) =>
-            Connection.ExecuteAsync("UPDATE outbox SET next_attempt_at = @notBefore, lease_until = NULL WHERE id = @id AND status = 'pending'",
-                new { id, notBefore = Ms(notBefore) }, Transaction);
+            connection.ExecuteAsync("UPDATE outbox SET next_attempt_at = @notBefore, lease_until = NULL WHERE id = @id AND status = 'pending'",
+                new { id, notBefore = Ms(notBefore) }, transaction);
 
         public async Task<bool> RequeueAsync(long id, DateTimeOffset now) =>
-            await Connection.ExecuteAsync(
+            await connection.ExecuteAsync(
                 "UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = @now, lease_until = NULL WHERE id = @id AND status = 'dead'",
-                new { id, now = Ms(now) }, Transaction) == 1;
+                new { id, now = Ms(now) }, transaction) == 1;
 
         public async Task<bool> ReserveResponseAsync(Guid clientId, string key, string requestHash, DateTimeOffset now, DateTimeOffset staleBefore) =>
-            await Connection.ExecuteAsync(
+            await connection.ExecuteAsync(
                 """
                 INSERT INTO idempotent_requests (client_id, key, request_hash, created_at) VALUES (@clientId, @key, @requestHash, @now)
                 ON CONFLICT (client_id, key) DO UPDATE SET request_hash = excluded.request_hash, created_at = excluded.created_at
                 WHERE idempotent_requests.status_code IS NULL AND idempotent_requests.created_at < @staleBefore
                 """,
-                new { clientId = clientId.ToString(), key, requestHash, now = Ms(now), staleBefore = Ms(staleBefore) }, Transaction) == 1;
+                new { clientId = clientId.ToString(), key, requestHash, now = Ms(now), staleBefore = Ms(staleBefore) }, transaction) == 1;
 
         public Task SaveResponseAsync(Guid clientId, string key, int statusCode, string? contentType, byte[] body) =>
-            Connection.ExecuteAsync(
+            connection.ExecuteAsync(
                 "UPDATE idempotent_requests SET status_code = @statusCode, content_type = @contentType, body = @body WHERE client_id = @clientId AND key = @key",
-                new { clientId = clientId.ToString(), key, statusCode, contentType, body }, Transaction);
+                new { clientId = clientId.ToString(), key, statusCode, contentType, body }, transaction);
 
         public Task ReleaseResponseAsync(Guid clientId, string key) =>
-            Connection.ExecuteAsync("DELETE FROM idempotent_requests WHERE client_id = @clientId AND key = @key AND status_code IS NULL",
-                new { clientId = clientId.ToString(), key }, Transaction);
+            connection.ExecuteAsync("DELETE FROM idempotent_requests WHERE client_id = @clientId AND key = @key AND status_code IS NULL",
+                new { clientId = clientId.ToString(), key }, transaction);
 
         public Task<int> ForgetResponsesBeforeAsync(DateTimeOffset cutoff) =>
-            Connection.ExecuteAsync("DELETE FROM idempotent_requests WHERE created_at < @cutoff", new { cutoff = Ms(cutoff) }, Transaction);
+            connection.ExecuteAsync("DELETE FROM idempotent_requests WHERE created_at < @cutoff", new { cutoff = Ms(cutoff) }, transaction);
 
-        public Task<IReadOnlyList<SchoolContact>> SchoolContactsAsync(string schoolUrn) => Sql.SchoolContactsAsync(Connection, Transaction, schoolUrn);
+        public Task<IReadOnlyList<SchoolContact>> SchoolContactsAsync(string schoolUrn) => Sql.SchoolContactsAsync(connection, transaction, schoolUrn);
 
         public async Task<SchoolContact?> FindSchoolContactByEmailAsync(string schoolUrn, string email) =>
-            (await Connection.QuerySingleOrDefaultAsync<SchoolContactRow>(
+            (await connection.QuerySingleOrDefaultAsync<SchoolContactRow>(
                 $"SELECT {Sql.SchoolContactColumns} FROM school_contacts WHERE school_urn = @schoolUrn AND lower(email) = lower(@email)",
-                new { schoolUrn, email }, Transaction))?.ToContact();
+                new { schoolUrn, email }, transaction))?.ToContact();
 
         public Task InsertSchoolContactAsync(SchoolContact contact) =>
-            Connection.ExecuteAsync(
+            connection.ExecuteAsync(
                 "INSERT INTO school_contacts (id, school_urn, name, email, created_at) VALUES (@id, @SchoolUrn, @Name, @Email, @createdAt)",
-                new { id = contact.Id.ToString(), contact.SchoolUrn, contact.Name, contact.Email, createdAt = Ms(contact.CreatedAt) }, Transaction);
+                new { id = contact.Id.ToString(), contact.SchoolUrn, contact.Name, contact.Email, createdAt = Ms(contact.CreatedAt) }, transaction);
 
         public async Task<bool> DeleteSchoolContactAsync(string schoolUrn, Guid id) =>
-            await Connection.ExecuteAsync("DELETE FROM school_contacts WHERE school_urn = @schoolUrn AND id = @id",
-                new { schoolUrn, id = id.ToString() }, Transaction) == 1;
+            await connection.ExecuteAsync("DELETE FROM school_contacts WHERE school_urn = @schoolUrn AND id = @id",
+                new { schoolUrn, id = id.ToString() }, transaction) == 1;
 
         public async Task<bool> InsertSchoolDigestAsync(SchoolDigestRecord d) =>
-            await Connection.ExecuteAsync(
+            await connection.ExecuteAsync(
                 """
                 INSERT INTO school_digests (school_urn, week_start, people_listed, people_behind, emails, created_at)
                 VALUES (@SchoolUrn, @weekStart, @PeopleListed, @PeopleBehind, @Emails, @createdAt)
                 ON CONFLICT (school_urn, week_start) DO NOTHING
                 """,
-                new { d.SchoolUrn, weekStart = Day(d.WeekStart), d.PeopleListed, d.PeopleBehind, d.Emails, createdAt = Ms(d.CreatedAt) }, Transaction) == 1;
+                new { d.SchoolUrn, weekStart = Day(d.WeekStart), d.PeopleListed, d.PeopleBehind, d.Emails, createdAt = Ms(d.CreatedAt) }, transaction) == 1;
 
         public async Task<IReadOnlyList<Guid>> FindEnrolmentIdsAsync(string schoolUrn, string externalId) =>
-            (await Connection.QueryAsync<string>(
+            (await connection.QueryAsync<string>(
                 "SELECT id FROM enrolments WHERE school_urn = @schoolUrn AND external_id = @externalId ORDER BY programme_id",
-                new { schoolUrn, externalId }, Transaction)).Select(Guid.Parse).ToList();
+                new { schoolUrn, externalId }, transaction)).Select(Guid.Parse).ToList();
+
+        public async Task<IReadOnlyList<StoredXapiStatement>> FindXapiStatementsAsync(IReadOnlyCollection<Guid> ids) =>
+            ids.Count == 0
+                ? []
+                : (await connection.QueryAsync<XapiStatementRow>(
+                    "SELECT id, content_hash AS ContentHash, occurred_at AS OccurredAt FROM xapi_statements WHERE id IN (SELECT value FROM json_each(@ids))",
+                    new { ids = JsonSerializer.Serialize(ids.Select(XapiId).Distinct()) }, transaction))
+                .Select(r => new StoredXapiStatement(Guid.Parse(r.Id), r.ContentHash, At(r.OccurredAt))).ToList();
 
         public async Task<bool> InsertXapiStatementAsync(XapiStatementRecord s) =>
-            await Connection.ExecuteAsync(
+            await connection.ExecuteAsync(
                 """
                 INSERT INTO xapi_statements (id, enrolment_id, verb, content_hash, occurred_at, statement, client_id, stored_at)
                 VALUES (@id, @enrolmentId, @Verb, @ContentHash, @occurredAt, @Statement, @clientId, @storedAt)
@@ -1205,11 +1169,10 @@ public sealed class SqliteStore : IWorkflowStore, IAsyncDisposable
                 {
                     id = XapiId(s.Id), enrolmentId = s.EnrolmentId?.ToString(), s.Verb, s.ContentHash, occurredAt = Ms(s.OccurredAt),
                     s.Statement, clientId = s.ClientId.ToString(), storedAt = Ms(s.StoredAt),
-                }, Transaction) == 1;
+                }, transaction) == 1;
 
-        public Task<int> InsertXapiStatementsAsync(IReadOnlyList<XapiStatementRecord> statements)
+        public Task InsertXapiStatementsAsync(IReadOnlyList<XapiStatementRecord> statements)
         {
-            var inserted = 0;
             using var insert = Prepared(
                 """
                 INSERT INTO xapi_statements (id, enrolment_id, verb, content_hash, occurred_at, statement, client_id, stored_at)
@@ -1226,18 +1189,18 @@ public sealed class SqliteStore : IWorkflowStore, IAsyncDisposable
                 insert.Parameters[5].Value = s.Statement;
                 insert.Parameters[6].Value = s.ClientId.ToString();
                 insert.Parameters[7].Value = Ms(s.StoredAt);
-                inserted += insert.ExecuteNonQuery();
+                insert.ExecuteNonQuery();
             }
 
-            return Task.FromResult(inserted);
+            return Task.CompletedTask;
         }
 
         public Task<int> CountWebhookSubscriptionsAsync(Guid clientId) =>
-            Connection.ExecuteScalarAsync<int>("SELECT COUNT(*) FROM webhook_subscriptions WHERE client_id = @clientId",
-                new { clientId = clientId.ToString() }, Transaction);
+            connection.ExecuteScalarAsync<int>("SELECT COUNT(*) FROM webhook_subscriptions WHERE client_id = @clientId",
+                new { clientId = clientId.ToString() }, transaction);
 
         public Task InsertWebhookSubscriptionAsync(WebhookSubscription w) =>
-            Connection.ExecuteAsync(
+            connection.ExecuteAsync(
                 """
                 INSERT INTO webhook_subscriptions (id, client_id, url, events, secret, created_at)
                 VALUES (@id, @clientId, @Url, @events, @Secret, @createdAt)
@@ -1246,28 +1209,28 @@ public sealed class SqliteStore : IWorkflowStore, IAsyncDisposable
                 {
                     id = w.Id.ToString(), clientId = w.ClientId.ToString(), w.Url, events = JsonSerializer.Serialize(w.Events), w.Secret,
                     createdAt = Ms(w.CreatedAt),
-                }, Transaction);
+                }, transaction);
 
         public async Task<bool> DeleteWebhookSubscriptionAsync(Guid clientId, Guid id)
         {
-            var deleted = await Connection.ExecuteAsync("DELETE FROM webhook_subscriptions WHERE id = @id AND client_id = @clientId",
-                new { id = id.ToString(), clientId = clientId.ToString() }, Transaction) == 1;
+            var deleted = await connection.ExecuteAsync("DELETE FROM webhook_subscriptions WHERE id = @id AND client_id = @clientId",
+                new { id = id.ToString(), clientId = clientId.ToString() }, transaction) == 1;
             if (deleted)
             {
                 // Its pending deliveries are cancelled when the dispatcher finds it gone.
-                await Connection.ExecuteAsync("DELETE FROM webhook_deliveries WHERE subscription_id = @id", new { id = id.ToString() }, Transaction);
+                await connection.ExecuteAsync("DELETE FROM webhook_deliveries WHERE subscription_id = @id", new { id = id.ToString() }, transaction);
             }
 
             return deleted;
         }
 
         public Task DisableWebhookSubscriptionAsync(Guid id, string reason, DateTimeOffset now) =>
-            Connection.ExecuteAsync(
+            connection.ExecuteAsync(
                 "UPDATE webhook_subscriptions SET disabled_at = @now, disabled_reason = @reason WHERE id = @id AND disabled_at IS NULL",
-                new { id = id.ToString(), reason, now = Ms(now) }, Transaction);
+                new { id = id.ToString(), reason, now = Ms(now) }, transaction);
 
         public Task RecordWebhookAttemptAsync(WebhookAttempt a) =>
-            Connection.ExecuteAsync(
+            connection.ExecuteAsync(
                 """
                 INSERT INTO webhook_deliveries (subscription_id, outbox_id, event_type, webhook_id, attempt, attempted_at, status_code, error, outcome, next_attempt_at)
                 VALUES (@subscriptionId, @OutboxId, @EventType, @WebhookId, @Attempt, @attemptedAt, @StatusCode, @Error, @Outcome, @nextAttemptAt)
@@ -1276,24 +1239,24 @@ public sealed class SqliteStore : IWorkflowStore, IAsyncDisposable
                 {
                     subscriptionId = a.SubscriptionId.ToString(), a.OutboxId, a.EventType, a.WebhookId, a.Attempt, attemptedAt = Ms(a.AttemptedAt),
                     a.StatusCode, a.Error, a.Outcome, nextAttemptAt = Ms(a.NextAttemptAt),
-                }, Transaction);
+                }, transaction);
 
         public Task SetLocalAuthorityAsync(string schoolUrn, string? localAuthority, DateTimeOffset now) =>
             localAuthority is null
-                ? Connection.ExecuteAsync("DELETE FROM school_details WHERE school_urn = @schoolUrn", new { schoolUrn }, Transaction)
-                : Connection.ExecuteAsync(
+                ? connection.ExecuteAsync("DELETE FROM school_details WHERE school_urn = @schoolUrn", new { schoolUrn }, transaction)
+                : connection.ExecuteAsync(
                     """
                     INSERT INTO school_details (school_urn, local_authority, updated_at) VALUES (@schoolUrn, @localAuthority, @now)
                     ON CONFLICT (school_urn) DO UPDATE SET local_authority = excluded.local_authority, updated_at = excluded.updated_at
                     """,
-                    new { schoolUrn, localAuthority, now = Ms(now) }, Transaction);
+                    new { schoolUrn, localAuthority, now = Ms(now) }, transaction);
 
         public async Task CommitAsync()
         {
             _ended = true;
             try
             {
-                await Connection.ExecuteAsync("RELEASE unit", transaction: Transaction);
+                await connection.ExecuteAsync("RELEASE unit", transaction: transaction);
             }
             catch (Exception e)
             {
@@ -1316,7 +1279,7 @@ public sealed class SqliteStore : IWorkflowStore, IAsyncDisposable
             _ended = true;
             try
             {
-                await Connection.ExecuteAsync("ROLLBACK TO unit; RELEASE unit;", transaction: Transaction);
+                await connection.ExecuteAsync("ROLLBACK TO unit; RELEASE unit;", transaction: transaction);
             }
             catch (Exception e)
             {

@@ -425,14 +425,9 @@ public sealed class EnrolmentWorkflow(
     public static readonly TimeSpan DefaultTimerLease = TimeSpan.FromMinutes(5);
 }
 
-/// <summary>Another writer changed what was read (an enrolment, a statement id) between our read and our write; the operation is retried.</summary>
-public sealed class ConcurrentUpdateException(string message) : Exception(message)
-{
-    public ConcurrentUpdateException(Guid enrolmentId)
-        : this($"Enrolment {enrolmentId} was changed concurrently.")
-    {
-    }
-}
+/// <summary>Another writer changed the enrolment between our read and our write; the operation is retried.</summary>
+public sealed class ConcurrentUpdateException(Guid enrolmentId)
+    : Exception($"Enrolment {enrolmentId} was changed concurrently.");
 
 /// <summary>
 /// Events for many enrolments applied in memory, in order, inside one transaction (<see cref="EnrolmentWorkflow.Fold"/>):

@@ -38,7 +38,7 @@ public sealed class StatementProgress(ProgrammeCatalogue programmes, PublicUrls 
     /// Everyone the statements may be about, read in one go: the enrolments their registrations name and
     /// every enrolment of the people their accounts name.
     /// </summary>
-    public async Task<StatementSubjects> SubjectsAsync(IBatchReads reads, IEnumerable<XapiStatement> statements, HttpRequest request)
+    public async Task<StatementSubjects> SubjectsAsync(IStoreTransaction tx, IEnumerable<XapiStatement> statements, HttpRequest request)
     {
         var baseUrl = urls.BaseFor(request);
         var ids = new HashSet<Guid>();
@@ -56,8 +56,8 @@ public sealed class StatementProgress(ProgrammeCatalogue programmes, PublicUrls 
             }
         }
 
-        var enrolments = ids.Count == 0 && people.Count == 0 ? [] : await reads.GetEnrolmentsAsync(ids, people);
-        return new StatementSubjects(reads, enrolments);
+        var enrolments = ids.Count == 0 && people.Count == 0 ? [] : await tx.GetEnrolmentsAsync(ids, people);
+        return new StatementSubjects(tx, enrolments);
     }
 
     public async Task<StatementMeaning> MeaningAsync(StatementSubjects subjects, XapiStatement statement, Caller caller, HttpRequest request,
@@ -260,14 +260,14 @@ public sealed class StatementProgress(ProgrammeCatalogue programmes, PublicUrls 
 /// </summary>
 public sealed class StatementSubjects
 {
-    private readonly IBatchReads _reads;
+    private readonly IStoreTransaction _tx;
     private readonly Dictionary<Guid, StoredEnrolment> _byId = [];
     private readonly Dictionary<(string SchoolUrn, string ExternalId), List<StoredEnrolment>> _byPerson = [];
     private readonly Dictionary<string, LiveSession?> _sessions = new(StringComparer.Ordinal);
 
-    public StatementSubjects(IBatchReads reads, IEnumerable<StoredEnrolment> enrolments)
+    public StatementSubjects(IStoreTransaction tx, IEnumerable<StoredEnrolment> enrolments)
     {
-        _reads = reads;
+        _tx = tx;
         foreach (var enrolment in enrolments)
         {
             var state = enrolment.State;
@@ -299,7 +299,7 @@ public sealed class StatementSubjects
     {
         if (!_sessions.TryGetValue(id, out var session))
         {
-            _sessions[id] = session = await _reads.GetSessionAsync(id);
+            _sessions[id] = session = await _tx.GetSessionAsync(id);
         }
 
         return session;

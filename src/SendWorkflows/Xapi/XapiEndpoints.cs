@@ -177,16 +177,6 @@ public static partial class XapiEndpoints
     /// it is about are read in one go, its progress is decided in memory in statement order, and the
     /// result is written in a few multi-row statements.
     /// </summary>
-    /// <remarks>
-    /// Where the store's writes take turns (SQLite has one writer), the reads and the deciding happen
-    /// first, on a snapshot, before the write begins: a batch that read and decided while holding the
-    /// writer kept every other write waiting for work that needs no lock. The write then checks that
-    /// what it relies on has not changed: the version of each enrolment it changes, and that every
-    /// statement found new is still new when it is inserted. (What changes nothing, such as a refusal or
-    /// a statement with no progress, holds as of the snapshot, as if the batch had come just then.) If
-    /// something has changed, the batch is decided again; the last attempt, and every attempt on a store
-    /// without snapshots (PostgreSQL), reads inside the write, where nothing it read can change.
-    /// </remarks>
     private static async Task<Results<Ok<string[]>, ProblemHttpResult>> StoreAsync(
         IReadOnlyList<XapiStatement> statements, HttpContext http, IWorkflowStore store, StatementProgress progress, EnrolmentWorkflow workflow,
         TimeProvider clock, CancellationToken ct)
@@ -195,145 +185,95 @@ public static partial class XapiEndpoints
         {
             try
             {
-                var effects = attempt < MaxConcurrencyRetries && await store.BeginSnapshotAsync(ct) is { } snapshot
-                    ? await StoreFromSnapshotAsync(snapshot, statements, http, store, progress, workflow, clock, ct)
-                    : await StoreInsideWriteAsync(statements, http, store, progress, workflow, clock, ct);
-                if (effects.Problem is not null)
-                {
-                    return effects.Problem;
-                }
-
-                workflow.NotifyIfEffects(effects.Count);
-                return TypedResults.Ok(statements.Select(s => s.Id.ToString("D")).ToArray());
+                return await StoreOnceAsync(statements, http, store, progress, workflow, clock, ct);
             }
             catch (ConcurrentUpdateException) when (attempt < MaxConcurrencyRetries)
             {
-                // Someone saved one of the enrolments, or stored one of the statement ids, between our read and our write: decide again on what they left.
+                // Someone saved one of the enrolments between our read and our write: decide again on what they left.
             }
         }
     }
 
     private const int MaxConcurrencyRetries = 3;
 
-    /// <summary>Decides on the snapshot, closes it, then writes, checking that what it read is unchanged.</summary>
-    private static async Task<(int Count, ProblemHttpResult? Problem)> StoreFromSnapshotAsync(IStoreSnapshot snapshot,
+    private static async Task<Results<Ok<string[]>, ProblemHttpResult>> StoreOnceAsync(
         IReadOnlyList<XapiStatement> statements, HttpContext http, IWorkflowStore store, StatementProgress progress, EnrolmentWorkflow workflow,
         TimeProvider clock, CancellationToken ct)
-    {
-        var now = clock.GetUtcNow();
-        Decided decided;
-        await using (snapshot)
-        {
-            var (outcome, problem) = await DecideAsync(statements, snapshot, http, progress, workflow, now, ct);
-            if (problem is not null)
-            {
-                return (0, problem);
-            }
-
-            decided = outcome!;
-        }
-
-        await using var tx = await store.BeginAsync(ct);
-        return (await WriteAsync(decided, tx), null);
-    }
-
-    /// <summary>Reads and decides inside the write transaction, where nothing read can change before it commits.</summary>
-    private static async Task<(int Count, ProblemHttpResult? Problem)> StoreInsideWriteAsync(
-        IReadOnlyList<XapiStatement> statements, HttpContext http, IWorkflowStore store, StatementProgress progress, EnrolmentWorkflow workflow,
-        TimeProvider clock, CancellationToken ct)
-    {
-        await using var tx = await store.BeginAsync(ct);
-        var (decided, problem) = await DecideAsync(statements, tx, http, progress, workflow, clock.GetUtcNow(), ct);
-        return problem is not null ? (0, problem) : (await WriteAsync(decided!, tx), null);
-    }
-
-    /// <summary>What a batch comes to: the progress applied in memory, and the statements to store.</summary>
-    private sealed record Decided(EnrolmentFold Fold, IReadOnlyList<XapiStatementRecord> Records);
-
-    private static async Task<(Decided? Decided, ProblemHttpResult? Problem)> DecideAsync(
-        IReadOnlyList<XapiStatement> statements, IBatchReads reads, HttpContext http, StatementProgress progress, EnrolmentWorkflow workflow,
-        DateTimeOffset now, CancellationToken ct)
     {
         var caller = http.Caller();
-        var stored = (await reads.FindXapiStatementsAsync(statements.Where(s => !s.IdAssigned).Select(s => s.Id).ToList()))
-            .ToDictionary(s => s.Id);
-        var subjects = await progress.SubjectsAsync(reads, statements.Where(s => !stored.ContainsKey(s.Id)), http.Request);
-
-        // What each new statement means, in order, up to the first that is refused.
-        var meanings = new List<(XapiStatement Statement, StatementMeaning Meaning)>(statements.Count);
-        ProblemHttpResult? refused = null;
-        foreach (var statement in statements)
+        int effects;
+        await using (var tx = await store.BeginAsync(ct))
         {
-            if (stored.TryGetValue(statement.Id, out var earlier))
+            var now = clock.GetUtcNow();
+            var stored = (await tx.FindXapiStatementsAsync(statements.Where(s => !s.IdAssigned).Select(s => s.Id).ToList()))
+                .ToDictionary(s => s.Id);
+            var subjects = await progress.SubjectsAsync(tx, statements.Where(s => !stored.ContainsKey(s.Id)), http.Request);
+
+            // What each new statement means, in order, up to the first that is refused.
+            var meanings = new List<(XapiStatement Statement, StatementMeaning Meaning)>(statements.Count);
+            ProblemHttpResult? refused = null;
+            foreach (var statement in statements)
             {
-                if (earlier.ContentHash != statement.ContentHash || !StatementComparison.SameTimestamp(earlier.OccurredAt, statement.Timestamp))
+                if (stored.TryGetValue(statement.Id, out var earlier))
                 {
-                    refused = Problems.Conflict(statement.Field + "id", "a different statement with this id is already stored; statements never change.");
+                    if (earlier.ContentHash != statement.ContentHash || !StatementComparison.SameTimestamp(earlier.OccurredAt, statement.Timestamp))
+                    {
+                        refused = Problems.Conflict(statement.Field + "id", "a different statement with this id is already stored; statements never change.");
+                        break;
+                    }
+
+                    continue;
+                }
+
+                var meaning = await progress.MeaningAsync(subjects, statement, caller, http.Request, now, ct);
+                if (meaning.Problem is not null)
+                {
+                    refused = meaning.Problem;
                     break;
                 }
 
-                continue;
+                meanings.Add((statement, meaning));
             }
 
-            var meaning = await progress.MeaningAsync(subjects, statement, caller, http.Request, now, ct);
-            if (meaning.Problem is not null)
+            // The progress they report, applied in statement order; progress an earlier statement
+            // reports that the enrolment refuses is the answer, before a later statement's problem.
+            var keys = meanings.Where(m => m.Meaning.Event is not null)
+                .Select(m => (m.Meaning.EnrolmentId!.Value, EventKeys.For(Moments.Truncate(m.Meaning.Event!)))).Distinct().ToList();
+            var fold = workflow.Fold(subjects.Enrolments, keys.Count == 0 ? new HashSet<(Guid, string)>() : await tx.StoredEventKeysAsync(keys), now);
+            var records = new List<XapiStatementRecord>(meanings.Count);
+            foreach (var (statement, meaning) in meanings)
             {
-                refused = meaning.Problem;
-                break;
-            }
-
-            meanings.Add((statement, meaning));
-        }
-
-        // The progress they report, applied in statement order; progress an earlier statement
-        // reports that the enrolment refuses is the answer, before a later statement's problem.
-        // Event keys are read after the enrolments: an event stored between the two reads moved its
-        // enrolment's version, so the write finds the change whichever way the reads fell.
-        var keys = meanings.Where(m => m.Meaning.Event is not null)
-            .Select(m => (m.Meaning.EnrolmentId!.Value, EventKeys.For(Moments.Truncate(m.Meaning.Event!)))).Distinct().ToList();
-        var fold = workflow.Fold(subjects.Enrolments, keys.Count == 0 ? new HashSet<(Guid, string)>() : await reads.StoredEventKeysAsync(keys), now);
-        var records = new List<XapiStatementRecord>(meanings.Count);
-        foreach (var (statement, meaning) in meanings)
-        {
-            if (meaning.Event is { } evt)
-            {
-                var outcome = await fold.ApplyAsync(meaning.EnrolmentId!.Value, evt, ct);
-                if (outcome.Rejection is { } rejection)
+                if (meaning.Event is { } evt)
                 {
-                    var field = rejection.Field == "moduleId" ? "object.id" : meaning.EnrolmentField[statement.Field.Length..];
-                    return (null, EnrolmentAccess.ToProblem(rejection with { Field = field }, statement.Field.Length == 0 ? null : statement.Field.TrimEnd('.')));
+                    var outcome = await fold.ApplyAsync(meaning.EnrolmentId!.Value, evt, ct);
+                    if (outcome.Rejection is { } rejection)
+                    {
+                        var field = rejection.Field == "moduleId" ? "object.id" : meaning.EnrolmentField[statement.Field.Length..];
+                        return EnrolmentAccess.ToProblem(rejection with { Field = field }, statement.Field.Length == 0 ? null : statement.Field.TrimEnd('.'));
+                    }
                 }
+
+                records.Add(new XapiStatementRecord(statement.Id, meaning.EnrolmentId, statement.Verb, statement.ContentHash,
+                    statement.Timestamp, StoredJson(statement), caller.ClientId, now));
             }
 
-            records.Add(new XapiStatementRecord(statement.Id, meaning.EnrolmentId, statement.Verb, statement.ContentHash,
-                statement.Timestamp, StoredJson(statement), caller.ClientId, now));
+            if (refused is not null)
+            {
+                return refused;
+            }
+
+            await fold.SaveAsync(tx);
+            if (records.Count > 0)
+            {
+                await tx.InsertXapiStatementsAsync(records);
+            }
+
+            await tx.CommitAsync();
+            effects = fold.Effects;
         }
 
-        if (refused is not null)
-        {
-            return (null, refused);
-        }
-
-        return (new Decided(fold, records), null);
-    }
-
-    /// <summary>
-    /// Writes what was decided and commits; returns how many effects it enqueued. The enrolments'
-    /// versions are checked as their states are saved. A statement the reads found new but another
-    /// request has stored since is not inserted, and a count short of the batch's says so: the batch
-    /// is then decided again, and compared with what that request stored. (Inside a PostgreSQL write
-    /// the ids are locked when they are read, so there the count is always whole.)
-    /// </summary>
-    private static async Task<int> WriteAsync(Decided decided, IStoreTransaction tx)
-    {
-        await decided.Fold.SaveAsync(tx);
-        if (decided.Records.Count > 0 && await tx.InsertXapiStatementsAsync(decided.Records) != decided.Records.Count)
-        {
-            throw new ConcurrentUpdateException("A statement id was stored concurrently.");
-        }
-
-        await tx.CommitAsync();
-        return decided.Fold.Effects;
+        workflow.NotifyIfEffects(effects);
+        return TypedResults.Ok(statements.Select(s => s.Id.ToString("D")).ToArray());
     }
 
     /// <summary>The statement as it came, with the id it was given if it came without one.</summary>
